@@ -1,0 +1,90 @@
+import { builder } from '../graphql/builder.js';
+import { PrincipalRef } from '../principals/principal.graphql.js';
+import { encodeCursor } from '../pagination/cursor.js';
+import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
+import { notFound } from '../errors.js';
+import { listApiKeys, type ApiKey, type KeyPage } from './api-key.service.js';
+
+export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
+
+builder.node(ApiKeyRef, {
+  description: 'An API key. The raw key itself is never shown again after it is created.',
+  id: { resolve: (key) => key.id },
+  loadMany: (ids, context) => Promise.all(ids.map((id) => context.apiKeys.load(id))),
+  fields: (t) => ({
+    keyId: t.expose('id', { type: 'UUID', description: 'The same uuid as the REST "id".' }),
+    principalId: t.expose('principalId', { type: 'UUID' }),
+    principal: t.field({
+      type: PrincipalRef,
+      resolve: async (key, _args, context) => (await context.principals.load(key.principalId)) ?? Promise.reject(notFound('the principal')),
+    }),
+    name: t.exposeString('name'),
+    keyPrefix: t.exposeString('keyPrefix', { description: "The raw key's first characters, to tell keys apart." }),
+    scopes: t.exposeStringList('scopes', { complexity: 1 }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+    isRevoked: t.exposeBoolean('isRevoked'),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    delegationId: t.expose('delegationId', { type: 'UUID', nullable: true }),
+    pactId: t.expose('pactId', { type: 'UUID', nullable: true }),
+  }),
+});
+
+const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
+  description: 'Narrows the listing, within what the caller may see.',
+  fields: (t) => ({
+    principalId: t.field({ type: 'UUID', description: 'Assistant service only.' }),
+    pactId: t.field({ type: 'UUID' }),
+    delegationId: t.field({ type: 'UUID' }),
+    isRevoked: t.boolean(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  apiKeys: t.connection(
+    {
+      type: ApiKeyRef,
+      description:
+        'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
+      args: { filter: t.arg({ type: ApiKeyFilter }) },
+      complexity: (args) => ({ field: 1, multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE) }),
+      resolve: async (_parent, args, context) => {
+        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), withoutNulls(args.filter ?? {}));
+        return {
+          page,
+          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),
+          pageInfo: {
+            hasNextPage: page.hasNext,
+            hasPreviousPage: page.hasPrevious,
+            startCursor: page.startCursor,
+            endCursor: page.endCursor,
+          },
+        };
+      },
+    },
+    {
+      name: 'ApiKeyConnection',
+      fields: (t) => ({
+        totalCount: t.int({
+          description: 'How many keys match the filter across all pages.',
+          resolve: (connection) => (connection as unknown as { page: KeyPage }).page.total(),
+        }),
+      }),
+    },
+    { name: 'ApiKeyEdge' },
+  ),
+  apiKey: t.field({
+    type: ApiKeyRef,
+    nullable: true,
+    description: 'One key by its uuid; null when it does not exist or is not visible to the caller.',
+    args: { keyId: t.arg({ type: 'UUID', required: true }) },
+    resolve: (_parent, args, context) => context.apiKeys.load(args.keyId),
+  }),
+}));
+
+/** GraphQL passes explicit nulls; the core treats an absent filter field and a null one alike. */
+function withoutNulls<T extends object>(input: T): { [K in keyof T]?: Exclude<T[K], null> } {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value != null)) as never;
+}

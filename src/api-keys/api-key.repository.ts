@@ -1,0 +1,81 @@
+import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { PgTimestamp } from '../db/timestamp.js';
+import { readKeysetPage, readOffsetPage, type PageRows } from '../pagination/keyset.js';
+import type { Page } from '../pagination/page.js';
+import type { ApiKeyRow } from './api-key.table.js';
+
+/** Which keys a query may touch: the caller's visibility narrowed by the listing filters. */
+export interface KeyScope {
+  principalId?: string;
+  pactId?: string;
+  delegationId?: string;
+  isRevoked?: boolean;
+}
+
+/** What authentication needs to know about a key. */
+export interface Credential {
+  id: string;
+  principalId: string;
+  pactId: string | null;
+  scopes: string[];
+  expiresAt: PgTimestamp | null;
+  isRevoked: boolean;
+}
+
+type Keys = SelectQueryBuilder<Database, 'api_keys', object>;
+
+const columns = [
+  'id', 'principal_id', 'name', 'key_prefix', 'scopes', 'expires_at', 'last_used_at', 'is_revoked',
+  'revoked_at', 'created_at', 'updated_at', 'delegation_id', 'pact_id',
+] as const;
+
+const selectColumns = (keys: Keys) => keys.select(columns);
+
+function scoped(db: Kysely<Database>, scope: KeyScope): Keys {
+  let keys: Keys = db.selectFrom('api_keys');
+  if (scope.principalId !== undefined) keys = keys.where('principal_id', '=', scope.principalId);
+  if (scope.pactId !== undefined) keys = keys.where('pact_id', '=', scope.pactId);
+  if (scope.delegationId !== undefined) keys = keys.where('delegation_id', '=', scope.delegationId);
+  if (scope.isRevoked !== undefined) keys = keys.where('is_revoked', '=', scope.isRevoked);
+  return keys;
+}
+
+/** One page of keys in `scope`, newest first, with exact flags for both directions. */
+export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page): Promise<PageRows<ApiKeyRow>> {
+  const keys = scoped(db, scope);
+  return page.kind === 'offset'
+    ? readOffsetPage(keys, page, selectColumns)
+    : readKeysetPage(db, keys, page, selectColumns);
+}
+
+/** How many keys are in `scope`. */
+export async function countKeys(db: Kysely<Database>, scope: KeyScope): Promise<number> {
+  const { count } = await scoped(db, scope)
+    .select(sql<string>`count(*)`.as('count'))
+    .executeTakeFirstOrThrow();
+  return Number(count);
+}
+
+/** The keys among `ids` that are in `scope`, in no particular order. */
+export function findKeysByIds(db: Kysely<Database>, scope: KeyScope, ids: readonly string[]): Promise<ApiKeyRow[]> {
+  return selectColumns(scoped(db, scope)).where('id', 'in', ids).execute();
+}
+
+/** The key whose raw value hashes to `hash`, revoked and expired ones included. */
+export async function findCredentialByHash(db: Kysely<Database>, hash: Uint8Array): Promise<Credential | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select(['id', 'principal_id', 'pact_id', 'scopes', 'expires_at'])
+    .select(sql<boolean>`is_revoked or revoked_at is not null`.as('is_revoked'))
+    .where('key_hash', '=', hash)
+    .executeTakeFirst();
+  return row && {
+    id: row.id,
+    principalId: row.principal_id,
+    pactId: row.pact_id,
+    scopes: row.scopes,
+    expiresAt: row.expires_at,
+    isRevoked: row.is_revoked,
+  };
+}

@@ -1,0 +1,102 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/database.js';
+import type { Viewer } from '../auth/viewer.js';
+import { badInput } from '../errors.js';
+import { envelope } from '../http/envelope.js';
+import { listPage, type ListParams } from '../pagination/page.js';
+import { isUuid } from '../uuid.js';
+import { listApiKeys, type ApiKey, type KeyFilter } from './api-key.service.js';
+
+/** The seed's `ApiKeyRead`: exactly these fields, in this order. */
+export function toApiKeyRead(key: ApiKey) {
+  return {
+    id: key.id,
+    principal_id: key.principalId,
+    name: key.name,
+    key_prefix: key.keyPrefix,
+    scopes: key.scopes,
+    expires_at: key.expiresAt,
+    last_used_at: key.lastUsedAt,
+    is_revoked: key.isRevoked,
+    revoked_at: key.revokedAt,
+    created_at: key.createdAt,
+    updated_at: key.updatedAt,
+    delegation_id: key.delegationId,
+    pact_id: key.pactId,
+  };
+}
+
+const listParameters = ['after', 'before', 'offset', 'limit', 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
+type ListParameter = (typeof listParameters)[number];
+
+// RFC 9745: the moment offset paging was deprecated (2026-11-28T00:00:00Z).
+const OFFSET_DEPRECATION = '@1795824000';
+
+/** `GET /api/v1/api-keys`: the seed's "List API keys". */
+export async function listApiKeysRoute(db: Kysely<Database>, viewer: Viewer, query: URLSearchParams): Promise<Response> {
+  const params = readQuery(query);
+  const page = listPage(pageParams(params));
+  const result = await listApiKeys(db, viewer, page, filterParams(params));
+  const offsetMode = page.kind === 'offset';
+  const meta = {
+    total: await result.total(),
+    offset: offsetMode ? Number(page.offset) : null,
+    limit: offsetMode ? page.limit : null,
+    // Paging backward, "more" means newer keys; otherwise older ones.
+    has_more: page.kind === 'keyset' && page.fromEnd ? result.hasPrevious : result.hasNext,
+    after: result.endCursor,
+    before: result.startCursor,
+  };
+  return envelope(result.items.map(toApiKeyRead), meta, offsetMode
+    ? {
+        headers: { deprecation: OFFSET_DEPRECATION },
+        message: 'offset paging is deprecated: pass meta.after as after (or meta.before as before) to page with cursors.',
+      }
+    : {});
+}
+
+function readQuery(query: URLSearchParams): Partial<Record<ListParameter, string>> {
+  const params: Partial<Record<ListParameter, string>> = {};
+  for (const [name, value] of query) {
+    if (!(listParameters as readonly string[]).includes(name)) {
+      throw badInput(`unknown query parameter ${name}`, `Use only ${listParameters.join(', ')}.`);
+    }
+    if (params[name as ListParameter] !== undefined) {
+      throw badInput(`query parameter ${name} is given more than once`, `Pass ${name} once.`);
+    }
+    params[name as ListParameter] = value;
+  }
+  return params;
+}
+
+function pageParams(params: Partial<Record<ListParameter, string>>): ListParams {
+  return {
+    limit: params.limit === undefined ? undefined : Number(digits(params.limit, 'limit', 'an integer from 1 to 200')),
+    offset: params.offset === undefined ? undefined : BigInt(digits(params.offset, 'offset', 'an integer from 0 to 9223372036854775807')),
+    after: params.after,
+    before: params.before,
+  };
+}
+
+function digits(value: string, name: string, range: string): string {
+  if (!/^\d{1,30}$/.test(value)) throw badInput(`${name} must be ${range}, got "${value.slice(0, 40)}"`, `Pass ${name} as ${range}.`);
+  return value;
+}
+
+function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {
+  const filter: KeyFilter = {};
+  for (const [name, field] of [['principal_id', 'principalId'], ['pact_id', 'pactId'], ['delegation_id', 'delegationId']] as const) {
+    const value = params[name];
+    if (value === undefined) continue;
+    if (!isUuid(value)) throw badInput(`${name} must be a UUID, got "${value.slice(0, 40)}"`, `Pass ${name} as a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a.`);
+    filter[field] = value.toLowerCase();
+  }
+  const isRevoked = params.is_revoked;
+  if (isRevoked !== undefined) {
+    if (isRevoked !== 'true' && isRevoked !== 'false') {
+      throw badInput(`is_revoked must be true or false, got "${isRevoked.slice(0, 40)}"`, 'Pass is_revoked=true or is_revoked=false.');
+    }
+    filter.isRevoked = isRevoked === 'true';
+  }
+  return filter;
+}

@@ -1,0 +1,20 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** How many characters of the raw key are kept as `key_prefix`: "ak_" and 8 more. */
+export const KEY_PREFIX_LENGTH = 11;
+
+export interface NewRawKey {
+  /** Shown once to whoever created it; never stored, never logged. */
+  rawKey: string;
+  keyPrefix: string;
+  /** sha256 of the raw key's UTF-8 bytes: all the database keeps. */
+  keyHash: Buffer;
+}
+
+/** A fresh key: "ak_" and 256 bits from the system's cryptographic source, base64url. */
+export function generateRawKey(): NewRawKey {
+  const rawKey = `ak_${randomBytes(32).toString('base64url')}`;
+  return { rawKey, keyPrefix: rawKey.slice(0, KEY_PREFIX_LENGTH), keyHash: hashRawKey(rawKey) };
+}
+
+export const hashRawKey = (rawKey: string): Buffer => createHash('sha256').update(rawKey, 'utf8').digest();

@@ -1,0 +1,76 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { PothosValidationError } from '@pothos/core';
+import { GraphQLError } from 'graphql';
+import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { sql } from 'kysely';
+import { Authenticator } from './auth/authenticator.js';
+import type { Config } from './config.js';
+import { createDb, type Db, type DbOptions } from './db/create-db.js';
+import { toAppError } from './errors.js';
+import { createContext, type Context } from './graphql/context.js';
+import { schema } from './graphql/schema.js';
+import { useRestApi } from './http/use-rest-api.js';
+
+export interface App {
+  yoga: YogaServerInstance<Record<string, never>, Context>;
+  db: Db;
+  authenticator: Authenticator;
+  /** Flushes pending writes and closes the database. */
+  close(): Promise<void>;
+}
+
+const defaultQuery = `# Send your key in the Headers tab: { "X-API-Key": "ak_…" }
+query FirstPage {
+  viewer { isService scopes principal { name } }
+  apiKeys(first: 10) {
+    totalCount
+    edges { cursor node { keyId name keyPrefix scopes createdAt isRevoked } }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}
+`;
+
+/** Builds the gateway with no side effects beyond opening the database; `main.ts` listens. */
+export function createApp(config: Config, options: DbOptions & { db?: Db; log?: (error: unknown) => void } = {}): App {
+  const db = options.db ?? createDb(config, options);
+  const log = options.log ?? ((error: unknown) => console.error(error));
+  const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs);
+
+  const yoga = createYoga<Record<string, never>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/healthz',
+    landingPage: false,
+    logging: false,
+    graphiql: { title: 'keys gateway', defaultQuery },
+    renderGraphiQL,
+    context: ({ request }) => createContext(db.kysely, () => authenticator.authenticate(request.headers)),
+    maskedErrors: { maskError: (error) => maskError(error, log) },
+    plugins: [
+      useRestApi(db, authenticator, log),
+      useReadinessCheck({
+        endpoint: '/readyz',
+        check: () => sql`select 1`.execute(db.kysely).then(() => true, () => false),
+      }),
+    ],
+  });
+
+  return { yoga, db, authenticator, close: () => db.close() };
+}
+
+/** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */
+function maskError(error: unknown, log: (error: unknown) => void): Error {
+  const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+  const where = error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {};
+  const app = toAppError(original);
+  if (app) {
+    const extensions = { code: app.code, suggestion: app.suggestion, ...(app.retryAfter && { retryAfter: app.retryAfter }) };
+    return new GraphQLError(app.message, { ...where, extensions });
+  }
+  if (original instanceof PothosValidationError) {
+    return new GraphQLError(original.message, { ...where, extensions: { code: 'BAD_USER_INPUT' } });
+  }
+  if (original instanceof GraphQLError) return original;
+  log(original);
+  return new GraphQLError('Unexpected error.', { ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+}

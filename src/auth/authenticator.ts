@@ -1,0 +1,99 @@
+import { timingSafeEqual } from 'node:crypto';
+import { AppError } from '../errors.js';
+import type { Db } from '../db/create-db.js';
+import { toEpochMs } from '../db/timestamp.js';
+import { findCredentialByHash, type Credential } from '../api-keys/api-key.repository.js';
+import { hashRawKey as sha256 } from '../api-keys/raw-key.js';
+import { serviceViewer, type Viewer } from './viewer.js';
+
+export const API_KEY_HEADER = 'x-api-key';
+export const SERVICE_KEY_HEADER = 'x-assistant-service-key';
+
+const MAX_CACHED = 10_000;
+
+const unauthenticated = (message: string, suggestion: string) => new AppError('UNAUTHENTICATED', message, suggestion);
+
+interface Cached {
+  readonly checkedAt: number;
+  readonly credential: Promise<Credential | undefined>;
+}
+
+/**
+ * Turns request headers into a `Viewer`.
+ *
+ * Keys are looked up by sha256 and the answer kept for at most `cacheMs` (below the contract's
+ * 1 s bound for revocations written by other processes or by SQL); `expires_at` is checked against
+ * the clock on every request, and `forget` drops a key this process has just revoked.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, Cached>();
+  private readonly serviceDigest: Buffer | undefined;
+
+  constructor(
+    private readonly db: Db,
+    serviceKey: string | undefined,
+    private readonly cacheMs: number,
+  ) {
+    this.serviceDigest = serviceKey === undefined ? undefined : sha256(serviceKey);
+  }
+
+  /** The viewer for these headers, `undefined` when no credential was sent; throws 401 for a bad one. */
+  async authenticate(headers: Headers): Promise<Viewer | undefined> {
+    const serviceKey = headers.get(SERVICE_KEY_HEADER);
+    // The service header decides alone: a wrong one never falls back to X-API-Key.
+    if (serviceKey !== null) return this.authenticateService(serviceKey);
+    const rawKey = headers.get(API_KEY_HEADER);
+    if (rawKey === null) return undefined;
+    return this.authenticateKey(rawKey);
+  }
+
+  /** Drops what is cached for a key, so this process refuses it from now on. */
+  forget(keyId: string): void {
+    for (const [hash, entry] of this.cache) {
+      entry.credential.then((credential) => credential?.id === keyId && this.cache.delete(hash), () => {});
+    }
+  }
+
+  private authenticateService(secret: string): Viewer {
+    if (!this.serviceDigest) {
+      throw unauthenticated('the assistant service key is not enabled on this gateway', 'Send X-API-Key instead, or set ASSISTANT_SERVICE_KEY on the gateway.');
+    }
+    if (!timingSafeEqual(sha256(secret), this.serviceDigest)) {
+      throw unauthenticated('the X-Assistant-Service-Key is wrong', 'Send the value of ASSISTANT_SERVICE_KEY, or drop the header to use X-API-Key.');
+    }
+    return serviceViewer;
+  }
+
+  private async authenticateKey(rawKey: string): Promise<Viewer> {
+    const refused = unauthenticated('the API key is unknown, revoked or expired', 'Check the X-API-Key header, or create a new key.');
+    if (!rawKey.startsWith('ak_') || rawKey.length > 200) throw refused;
+    const hash = sha256(rawKey);
+    const credential = await this.lookup(hash);
+    if (!credential || credential.isRevoked) throw refused;
+    const expiresAt = credential.expiresAt === null ? null : toEpochMs(credential.expiresAt);
+    if (expiresAt !== null && expiresAt <= Date.now()) throw refused;
+    return {
+      kind: 'key',
+      keyId: credential.id,
+      principalId: credential.principalId,
+      pactId: credential.pactId,
+      scopes: credential.scopes,
+      expiresAt,
+    };
+  }
+
+  private lookup(hash: Buffer): Promise<Credential | undefined> {
+    const id = hash.toString('base64');
+    const now = Date.now();
+    const cached = this.cache.get(id);
+    if (cached && now - cached.checkedAt < this.cacheMs) return cached.credential;
+    const credential = findCredentialByHash(this.db.kysely, hash);
+    if (this.cacheMs > 0) {
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(id, { checkedAt: now, credential });
+      // A failed lookup (database down) must not be remembered.
+      credential.catch(() => this.cache.get(id)?.credential === credential && this.cache.delete(id));
+    }
+    return credential;
+  }
+}

@@ -1,0 +1,36 @@
+const pgTimestamp = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?([+-]\d{2})(?::(\d{2}))?(?::(\d{2}))?$/;
+
+/**
+ * A `timestamptz` exactly as PostgreSQL prints it (ISO DateStyle), e.g. `2026-11-28 03:30:24.1234+00`.
+ * Rows keep this text: a JS `Date` holds milliseconds only, and cursors need the microseconds.
+ */
+export type PgTimestamp = string & { readonly __pgTimestamp: unique symbol };
+
+/**
+ * RFC 3339 in UTC with six fractional digits, so that the strings also sort in time order.
+ *
+ * @example toRfc3339('2026-11-28 03:30:24.1234+00') // '2026-11-28T03:30:24.123400Z'
+ */
+export function toRfc3339(value: PgTimestamp): string {
+  const match = pgTimestamp.exec(value);
+  if (!match) throw new Error(`unexpected timestamptz text: ${value}`);
+  const [, date, time, fraction = '', hours, minutes = '00', seconds = '00'] = match;
+  const micros = fraction.padEnd(6, '0');
+  if (hours === '+00' && minutes === '00' && seconds === '00') return `${date}T${time}.${micros}Z`;
+  const sign = hours.startsWith('-') ? -1 : 1;
+  const offsetMs = sign * (Math.abs(Number(hours)) * 3600 + Number(minutes) * 60 + Number(seconds)) * 1000;
+  const utc = new Date(Date.parse(`${date}T${time}Z`) - offsetMs).toISOString();
+  return `${utc.slice(0, 19)}.${micros}Z`;
+}
+
+/** Whether a string is a `timestamptz` in PostgreSQL's ISO output form naming a real instant. */
+export function isPgTimestamp(value: string): value is PgTimestamp {
+  const match = pgTimestamp.exec(value);
+  if (!match) return false;
+  const iso = `${match[1]}T${match[2]}Z`;
+  const parsed = Date.parse(iso);
+  return Number.isFinite(parsed) && new Date(parsed).toISOString().slice(0, 19) === iso.slice(0, 19);
+}
+
+/** Milliseconds since the epoch, for comparing with the clock. */
+export const toEpochMs = (value: PgTimestamp): number => Date.parse(toRfc3339(value));

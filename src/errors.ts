@@ -1,0 +1,67 @@
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE';
+
+const statusOf: Record<ErrorCode, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  BAD_USER_INPUT: 422,
+  RATE_LIMITED: 429,
+  UNAVAILABLE: 503,
+};
+
+/**
+ * An expected failure: what went wrong and how to fix it, safe to show to the caller.
+ * REST renders it as the error envelope, GraphQL as an error with `extensions.code`.
+ */
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly suggestion: string,
+    /** Seconds, for 429 and 503. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = statusOf[code];
+  }
+}
+
+export const badInput = (message: string, suggestion: string) => new AppError('BAD_USER_INPUT', message, suggestion);
+
+export const notFound = (what: string) =>
+  new AppError('NOT_FOUND', `${what} was not found`, 'Check the id; keys you cannot see are reported as not found.');
+
+export const unavailable = () =>
+  new AppError('UNAVAILABLE', 'the database is unreachable', 'Retry after a few seconds.', 2);
+
+const unavailableCodes = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
+  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300', '57014',
+]);
+
+/** Whether an error means the database could not be reached or did not answer in time. */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && unavailableCodes.has(code)) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection is closed|Client has encountered a connection error/i
+    .test(error.message);
+}
+
+/** Turns anything thrown into an `AppError`, or returns undefined for a real bug (which gets masked). */
+export function toAppError(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (isUnavailable(error)) return unavailable();
+  const cause = (error as { cause?: unknown; originalError?: unknown } | null);
+  if (cause?.originalError && cause.originalError !== error) return toAppError(cause.originalError);
+  return undefined;
+}

@@ -1,0 +1,85 @@
+import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
+import RelayPlugin from '@pothos/plugin-relay';
+import { GraphQLError, Kind } from 'graphql';
+import { AppError } from '../errors.js';
+import { MAX_PAGE_SIZE } from '../pagination/page.js';
+import { isUuid } from '../uuid.js';
+import type { Context } from './context.js';
+
+/** The most a query may cost: about three full 200-key pages with their principals. */
+export const COMPLEXITY_LIMIT = 20_000;
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  DefaultFieldNullability: false;
+  DefaultEdgesNullability: { list: false; items: false };
+  DefaultNodeNullability: false;
+  Scalars: {
+    UUID: { Input: string; Output: string };
+    DateTime: { Input: string; Output: string };
+    JSON: { Input: unknown; Output: unknown };
+  };
+}>({
+  plugins: [RelayPlugin, ComplexityPlugin],
+  defaultFieldNullability: false,
+  relay: {
+    cursorType: 'String',
+    edgesFieldOptions: { nullable: { list: false, items: false } },
+    nodeFieldOptions: { nullable: false },
+    clientMutationId: 'omit',
+  },
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: { complexity: COMPLEXITY_LIMIT, depth: 12, breadth: 300 },
+    complexityError: (kind, result) => {
+      const measure = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';
+      const max = result[`max${kind}` as 'maxComplexity'];
+      return new AppError(
+        'BAD_USER_INPUT',
+        `query ${measure} ${result[measure]} exceeds the limit of ${max}`,
+        measure === 'complexity'
+          ? `Ask for fewer keys per connection (first/last up to ${MAX_PAGE_SIZE}) or fewer aliases, and page with cursors.`
+          : 'Select fewer fields, use fewer aliases or nest less deeply.',
+      );
+    },
+  },
+});
+
+function parseUuid(value: unknown): string {
+  if (!isUuid(value)) {
+    throw new GraphQLError(`${JSON.stringify(value)} is not a UUID`, {
+      extensions: { code: 'BAD_USER_INPUT', suggestion: 'Pass a UUID such as "3c90c3cc-0d44-4b50-8888-8dd25736052a".' },
+    });
+  }
+  return (value as string).toLowerCase();
+}
+
+builder.scalarType('UUID', {
+  description: 'A UUID in its canonical text form, e.g. "3c90c3cc-0d44-4b50-8888-8dd25736052a".',
+  serialize: (value) => value,
+  parseValue: parseUuid,
+  parseLiteral: (ast) => parseUuid(ast.kind === Kind.STRING ? ast.value : undefined),
+});
+
+builder.scalarType('DateTime', {
+  description: 'An instant as RFC 3339 in UTC with microseconds, e.g. "2026-11-28T03:30:24.123456Z".',
+  serialize: (value) => value,
+  parseValue: (value) => {
+    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+      throw new GraphQLError(`${JSON.stringify(value)} is not an ISO 8601 date-time`, {
+        extensions: { code: 'BAD_USER_INPUT', suggestion: 'Pass a date-time such as "2027-01-01T00:00:00Z".' },
+      });
+    }
+    return value;
+  },
+});
+
+builder.scalarType('JSON', {
+  description: 'Any JSON value.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+});
+
+builder.queryType({});

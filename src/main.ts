@@ -1,0 +1,60 @@
+import { createServer } from 'node:http';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createDb } from './db/create-db.js';
+import { migrateToLatest } from './db/migrate.js';
+import { createDemoKey } from './demo.js';
+
+/** `npm start`: migrate, then serve. `npm run migrate`: migrate only. */
+async function main(command = 'serve'): Promise<void> {
+  const config = loadConfig();
+  const db = createDb(config);
+  const applied = await migrateToLatest(db);
+  if (applied.length) console.log(`migrated: ${applied.join(', ')}`);
+  if (command === 'migrate') return db.close();
+  if (command !== 'serve') throw new ConfigError(`unknown command "${command}": use serve or migrate`);
+
+  const demoKey = db.embedded ? await createDemoKey(db) : undefined;
+  const app = createApp(config, { db });
+  const server = createServer(app.yoga);
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address();
+  const base = `http://${config.host}:${typeof address === 'object' && address ? address.port : config.port}`;
+  console.log(`keys gateway on ${db.embedded ? `embedded PGlite (${config.pgliteDir})` : 'PostgreSQL'}`);
+  console.log(`  GraphQL + GraphiQL  ${base}/graphql`);
+  console.log(`  REST                ${base}/api/v1/api-keys`);
+  console.log(`  health              ${base}/healthz  ${base}/readyz`);
+  if (demoKey) {
+    console.log('\nA demo principal and key were created. The raw key is shown this once:');
+    console.log(`  ${demoKey}`);
+    console.log(`Try it:\n  curl -H 'X-API-Key: ${demoKey}' '${base}/api/v1/api-keys?limit=5'`);
+    console.log(`In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: finishing in-flight requests`);
+    // Stop accepting; idle keep-alive sockets close now, busy ones after their response.
+    server.close(() => {
+      app.close().then(() => process.exit(0), (error) => {
+        console.error('closing the database failed:', error);
+        process.exit(1);
+      });
+    });
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 10_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main(process.argv[2]).catch((error) => {
+  console.error(error instanceof ConfigError ? `configuration error: ${error.message}` : error);
+  process.exit(1);
+});

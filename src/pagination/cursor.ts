@@ -1,0 +1,37 @@
+import { badInput } from '../errors.js';
+import { isPgTimestamp, type PgTimestamp } from '../db/timestamp.js';
+import { isUuid } from '../uuid.js';
+
+/** A place in the one listing order, `created_at desc, id desc`: the key's own two columns. */
+export interface Position {
+  readonly createdAt: PgTimestamp;
+  readonly id: string;
+}
+
+// Names the ordering (created_at desc, id desc): a cursor of another order is refused, not misread.
+const ORDER = 'k1';
+
+/**
+ * An opaque string for a position; REST and GraphQL hand out the same one.
+ * It keeps `created_at` at PostgreSQL's full microsecond precision.
+ *
+ * @example encodeCursor({ createdAt: '2026-11-28 03:30:24.123456+00', id: '3c90…' })
+ */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(`${ORDER}|${position.createdAt}|${position.id}`).toString('base64url');
+}
+
+/** The position a cursor names; throws a 422 `AppError` naming the argument when it does not decode. */
+export function decodeCursor(cursor: string, argument: string): Position {
+  const refuse = () =>
+    badInput(
+      `${argument} is not a valid cursor`,
+      `Pass a cursor exactly as a previous page returned it (meta.after / meta.before, or pageInfo.endCursor / startCursor).`,
+    );
+  if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
+  const [order, createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (order !== ORDER || rest.length > 0 || !createdAt || !id || !isUuid(id) || !isPgTimestamp(createdAt)) {
+    throw refuse();
+  }
+  return { createdAt, id: id.toLowerCase() };
+}
