@@ -10,6 +10,7 @@ export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 builder.node(ApiKeyRef, {
   description: 'An API key. The raw key itself is never shown again after it is created.',
   id: { resolve: (key) => key.id },
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'keyPrefix' in value,
   loadMany: (ids, context) => Promise.all(ids.map((id) => context.apiKeys.load(id))),
   fields: (t) => ({
     keyId: t.expose('id', { type: 'UUID', description: 'The same uuid as the REST "id".' }),

@@ -6,6 +6,7 @@ export const PrincipalRef = builder.objectRef<Principal>('Principal');
 builder.node(PrincipalRef, {
   description: 'A human or an agent that holds API keys.',
   id: { resolve: (principal) => principal.id },
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'externalId' in value,
   loadMany: (ids, context) => Promise.all(ids.map((id) => context.principals.load(id))),
   fields: (t) => ({
     principalId: t.expose('id', { type: 'UUID' }),

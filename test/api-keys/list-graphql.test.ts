@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asKey, asService, createTestApp, type TestApp } from '../support/app.js';
+import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
+
+const globalId = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+
+describe('GraphQL apiKeys and friends', () => {
+  let app: TestApp;
+  let alice: string;
+  let bob: string;
+  let aliceKey: { id: string; rawKey: string };
+  let bobKey: { id: string; rawKey: string };
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    alice = await insertPrincipal(app.db, 'alice', 'human');
+    bob = await insertPrincipal(app.db, 'bob');
+    aliceKey = await insertKey(app.db, alice, { createdAt: '2020-01-01T00:00:00Z', scopes: ['api_keys:read'] });
+    bobKey = await insertKey(app.db, bob);
+    await insertManyKeys(app.db, alice, 210, `now() - interval '1 hour'`);
+    for (let i = 0; i < 20; i++) {
+      const principal = await insertPrincipal(app.db, `agent ${i}`);
+      await insertManyKeys(app.db, principal, 10);
+    }
+  });
+  afterAll(() => app.close());
+
+  it('loads a 200-key page with every principal in a constant number of statements', async () => {
+    const query = `{ apiKeys(first: 200) { totalCount edges { node { keyId principal { name externalId } } } } }`;
+    app.statements.length = 0;
+    const service = await app.graphql(query, {}, asService);
+    expect(service.errors).toBeUndefined();
+    expect(service.data.apiKeys.edges).toHaveLength(200);
+    const principals = new Set(service.data.apiKeys.edges.map((edge: any) => edge.node.principal.name));
+    expect(principals.size).toBeGreaterThan(10);
+    // One page, one count, one batch of principals.
+    expect(app.statements).toHaveLength(3);
+  });
+
+  it('returns the same key and principal through node, nodes, apiKey and viewer', async () => {
+    const query = `query ($key: ID!, $principal: ID!, $keyId: UUID!) {
+      node(id: $key) { id ... on ApiKey { keyId principalId } }
+      nodes(ids: [$key, $principal]) { id ... on Principal { principalId name } }
+      apiKey(keyId: $keyId) { id name }
+      viewer { isService scopes principal { principalId } apiKey { keyId } }
+    }`;
+    const { data, errors } = await app.graphql(
+      query,
+      { key: globalId('ApiKey', aliceKey.id), principal: globalId('Principal', alice), keyId: aliceKey.id },
+      asKey(aliceKey.rawKey),
+    );
+    expect(errors).toBeUndefined();
+    expect(data.node).toEqual({ id: globalId('ApiKey', aliceKey.id), keyId: aliceKey.id, principalId: alice });
+    expect(data.nodes[1]).toEqual({ id: globalId('Principal', alice), principalId: alice, name: 'alice' });
+    expect(data.apiKey.id).toBe(globalId('ApiKey', aliceKey.id));
+    expect(data.viewer).toEqual({ isService: false, scopes: ['api_keys:read'], principal: { principalId: alice }, apiKey: { keyId: aliceKey.id } });
+  });
+
+  it("keeps other principals' keys out of node, nodes and apiKey", async () => {
+    const query = `query ($key: ID!, $principal: ID!, $keyId: UUID!) {
+      node(id: $key) { id }
+      nodes(ids: [$key, $principal]) { id }
+      apiKey(keyId: $keyId) { id }
+      apiKeys(filter: { isRevoked: false }) { totalCount edges { node { principalId } } }
+    }`;
+    const { data, errors } = await app.graphql(
+      query,
+      { key: globalId('ApiKey', bobKey.id), principal: globalId('Principal', bob), keyId: bobKey.id },
+      asKey(aliceKey.rawKey),
+    );
+    expect(errors).toBeUndefined();
+    expect(data).toMatchObject({ node: null, nodes: [null, null], apiKey: null });
+    expect(data.apiKeys.totalCount).toBe(211);
+    expect(data.apiKeys.edges.every((edge: any) => edge.node.principalId === alice)).toBe(true);
+  });
+
+  it('lets only the service filter by principalId', async () => {
+    const query = `query ($id: UUID!) { apiKeys(filter: { principalId: $id }) { totalCount } }`;
+    const service = await app.graphql(query, { id: bob }, asService);
+    expect(service.data.apiKeys.totalCount).toBe(1);
+    const key = await app.graphql(query, { id: bob }, asKey(aliceKey.rawKey));
+    expect(key.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it.each([
+    ['{ apiKeys(first: 201) { totalCount } }', 'BAD_USER_INPUT', /first must be between 0 and 200/],
+    ['{ apiKeys(last: -1) { totalCount } }', 'BAD_USER_INPUT', /last must be between 0 and 200/],
+    ['{ apiKeys(first: 1, last: 1) { totalCount } }', 'BAD_USER_INPUT', /first and last cannot be used together/],
+    ['{ apiKeys(after: "bm9wZQ") { totalCount } }', 'BAD_USER_INPUT', /after is not a valid cursor/],
+    ['{ apiKey(keyId: "nope") { id } }', 'BAD_USER_INPUT', /not a UUID/],
+  ])('refuses %s with %s', async (query, code, message) => {
+    const { errors } = await app.graphql(query, {}, asKey(aliceKey.rawKey));
+    expect(errors?.[0].extensions?.code).toBe(code);
+    expect(errors?.[0].message).toMatch(message);
+  });
+
+  it('refuses data without credentials but serves introspection', async () => {
+    const data = await app.graphql('{ apiKeys { totalCount } }');
+    expect(data.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    const wrong = await app.graphql('{ viewer { isService } }', {}, asKey('ak_wrong'));
+    expect(wrong.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    const introspection = await app.graphql('{ __schema { queryType { name } } }');
+    expect(introspection.errors).toBeUndefined();
+    expect(introspection.data.__schema.queryType.name).toBe('Query');
+  });
+
+  it('answers a key without api_keys:read with FORBIDDEN for data but shows it its viewer', async () => {
+    const writer = await insertKey(app.db, alice, { scopes: ['api_keys:write'] });
+    const viewer = await app.graphql('{ viewer { scopes apiKey { keyId } } }', {}, asKey(writer.rawKey));
+    expect(viewer.data.viewer).toEqual({ scopes: ['api_keys:write'], apiKey: { keyId: writer.id } });
+    const { errors } = await app.graphql('{ apiKeys { totalCount } }', {}, asKey(writer.rawKey));
+    expect(errors?.[0]).toMatchObject({ path: ['apiKeys'], extensions: { code: 'FORBIDDEN' } });
+    await app.db.kysely.deleteFrom('api_keys').where('id', '=', writer.id).execute();
+  });
+
+  it('refuses 1,000 aliases of a 200-key page before running any SQL', async () => {
+    const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: apiKeys(first: 200) { edges { node { keyId name } } }`);
+    app.statements.length = 0;
+    const started = performance.now();
+    const { errors } = await app.graphql(`{ ${aliases.join(' ')} }`, {}, asService);
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(errors?.[0].message).toMatch(/exceeds the limit/);
+    expect(app.statements).toEqual([]);
+  });
+
+  it('refuses absurd depth', async () => {
+    const deep = `{ viewer { apiKey { principal { id } } } ${'apiKeys { edges { node { principal { name } } } }'} }`;
+    expect((await app.graphql(deep, {}, asService)).errors).toBeUndefined();
+    const nested = 'node(id: "x") { ... on ApiKey { principal { '.repeat(12);
+    const absurd = `{ ${nested} id ${'} } }'.repeat(12)} }`;
+    const { errors } = await app.graphql(absurd, {}, asService);
+    expect(errors?.[0].extensions?.code).toBeDefined();
+    expect(errors?.[0].message).toMatch(/depth|exceeds|Cannot query/);
+  });
+});
