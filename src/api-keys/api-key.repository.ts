@@ -49,8 +49,22 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page): 
     : readKeysetPage(db, keys, page, selectColumns);
 }
 
-/** How many keys are in `scope`. */
+const ANY = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * How many keys are in `scope`. A scope of a principal, of a principal's pact, or of everything
+ * is one lookup in the trigger-kept `api_key_counts`; other filters count rows.
+ */
 export async function countKeys(db: Kysely<Database>, scope: KeyScope): Promise<number> {
+  if (scope.delegationId === undefined && scope.isRevoked === undefined && (scope.pactId === undefined || scope.principalId !== undefined)) {
+    const row = await db
+      .selectFrom('api_key_counts')
+      .select('count')
+      .where('principal_id', '=', scope.principalId ?? ANY)
+      .where('pact_id', '=', scope.pactId ?? ANY)
+      .executeTakeFirst();
+    return Number(row?.count ?? 0);
+  }
   const { count } = await scoped(db, scope)
     .select(sql<string>`count(*)`.as('count'))
     .executeTakeFirstOrThrow();

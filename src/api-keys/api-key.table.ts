@@ -23,3 +23,10 @@ export interface ApiKeyTable {
 }
 
 export type ApiKeyRow = Omit<Selectable<ApiKeyTable>, 'key_hash'>;
+
+/** Exact key counts per scope, kept by triggers; the nil uuid stands for "any" (see its migration). */
+export interface ApiKeyCountTable {
+  principal_id: string;
+  pact_id: string;
+  count: ColumnType<string, never, never>;
+}

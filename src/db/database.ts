@@ -1,8 +1,9 @@
-import type { ApiKeyTable } from '../api-keys/api-key.table.js';
+import type { ApiKeyCountTable, ApiKeyTable } from '../api-keys/api-key.table.js';
 import type { PrincipalTable } from '../principals/principal.table.js';
 
 /** The tables Kysely knows about. */
 export interface Database {
   api_keys: ApiKeyTable;
+  api_key_counts: ApiKeyCountTable;
   principals: PrincipalTable;
 }

@@ -1,0 +1,70 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countKeys, type KeyScope } from '../../src/api-keys/api-key.repository.js';
+import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
+
+const PACT_A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+const PACT_B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+
+describe('totals kept by triggers', () => {
+  let db: TestDb;
+  let alice: string;
+  let bob: string;
+
+  beforeAll(async () => {
+    db = await createTestDb();
+    alice = await insertPrincipal(db, 'alice');
+    bob = await insertPrincipal(db, 'bob');
+  });
+  afterAll(() => db.drop());
+
+  /** Every scope the counters answer, checked against count(*) over the rows themselves. */
+  async function expectExactTotals() {
+    const scopes: KeyScope[] = [{}];
+    for (const principalId of [alice, bob]) {
+      scopes.push({ principalId });
+      for (const pactId of [PACT_A, PACT_B]) scopes.push({ principalId, pactId });
+    }
+    for (const scope of scopes) {
+      const { rows } = await sql<{ count: string }>`
+        select count(*) from api_keys
+        where (${scope.principalId ?? null}::uuid is null or principal_id = ${scope.principalId ?? null})
+          and (${scope.pactId ?? null}::uuid is null or pact_id = ${scope.pactId ?? null})`.execute(db.kysely);
+      expect(await countKeys(db.kysely, scope), JSON.stringify(scope)).toBe(Number(rows[0].count));
+    }
+  }
+
+  it('follow inserts, deletes, moves between principals and pacts, and truncate by any writer', async () => {
+    await expectExactTotals();
+    await insertManyKeys(db, alice, 40);
+    await insertManyKeys(db, alice, 25, 'now()', { pactId: PACT_A });
+    await insertManyKeys(db, bob, 7, 'now()', { pactId: PACT_B });
+    await insertKey(db, bob, { pactId: PACT_A });
+    await expectExactTotals();
+
+    await sql`update api_keys set pact_id = ${PACT_B} where id in (select id from api_keys where pact_id = ${PACT_A} limit 10)`.execute(db.kysely);
+    await sql`update api_keys set principal_id = ${bob} where id in (select id from api_keys where principal_id = ${alice} limit 5)`.execute(db.kysely);
+    await sql`update api_keys set pact_id = null where id in (select id from api_keys where pact_id = ${PACT_B} limit 3)`.execute(db.kysely);
+    await sql`update api_keys set is_revoked = true, revoked_at = now()`.execute(db.kysely);
+    await expectExactTotals();
+
+    await sql`delete from api_keys where id in (select id from api_keys order by random() limit 20)`.execute(db.kysely);
+    await expectExactTotals();
+
+    await sql`truncate api_keys`.execute(db.kysely);
+    await expectExactTotals();
+    await insertManyKeys(db, alice, 3, 'now()', { pactId: PACT_A });
+    await expectExactTotals();
+  });
+
+  it('stay exact while keys of one principal are inserted and deleted concurrently', async ({ skip }) => {
+    if (!onPostgres) skip('needs several connections: runs against PostgreSQL');
+    await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      i % 4 === 3
+        ? sql`delete from api_keys where id = (select id from api_keys where principal_id = ${alice} limit 1)`.execute(db.kysely)
+        : insertKey(db, alice, { pactId: i % 2 ? PACT_A : null }),
+    ));
+    await expectExactTotals();
+  });
+});
