@@ -1,4 +1,3 @@
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
@@ -43,7 +42,8 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     landingPage: false,
     logging: false,
     graphiql: { title: 'keys gateway', defaultQuery },
-    renderGraphiQL,
+    // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: ({ request }) => createContext(db.kysely, () => authenticator.authenticate(request.headers)),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [

@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { selectsField } from '../graphql/selection.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
 import { encodeCursor } from '../pagination/cursor.js';
 import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
@@ -51,8 +52,9 @@ builder.queryFields((t) => ({
         'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
       args: { filter: t.arg({ type: ApiKeyFilter }) },
       complexity: (args) => ({ field: 1, multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE) }),
-      resolve: async (_parent, args, context) => {
-        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), withoutNulls(args.filter ?? {}));
+      resolve: async (_parent, args, context, info) => {
+        const filter = withoutNulls(args.filter ?? {});
+        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
         return {
           page,
           edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),

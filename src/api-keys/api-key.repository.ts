@@ -1,4 +1,4 @@
-import { type Kysely, type SelectQueryBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import { readKeysetPage, readOffsetPage, type PageRows } from '../pagination/keyset.js';
@@ -41,34 +41,37 @@ function scoped(db: Kysely<Database>, scope: KeyScope): Keys {
   return keys;
 }
 
-/** One page of keys in `scope`, newest first, with exact flags for both directions. */
-export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page): Promise<PageRows<ApiKeyRow>> {
+/** One page of keys in `scope`, newest first, with exact flags for both directions, and its total when asked. */
+export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, withTotal = false): Promise<PageRows<ApiKeyRow>> {
   const keys = scoped(db, scope);
+  const total = withTotal ? totalOf(db, scope) : undefined;
   return page.kind === 'offset'
-    ? readOffsetPage(keys, page, selectColumns)
-    : readKeysetPage(db, keys, page, selectColumns);
+    ? readOffsetPage(db, keys, page, selectColumns, total)
+    : readKeysetPage(db, keys, page, selectColumns, total);
 }
 
 const ANY = '00000000-0000-0000-0000-000000000000';
 
 /**
- * How many keys are in `scope`. A scope of a principal, of a principal's pact, or of everything
- * is one lookup in the trigger-kept `api_key_counts`; other filters count rows.
+ * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
+ * pact, or of everything is one lookup in the trigger-kept `api_key_counts`; other filters count rows.
  */
-export async function countKeys(db: Kysely<Database>, scope: KeyScope): Promise<number> {
+function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
   if (scope.delegationId === undefined && scope.isRevoked === undefined && (scope.pactId === undefined || scope.principalId !== undefined)) {
-    const row = await db
+    const counter = db
       .selectFrom('api_key_counts')
       .select('count')
       .where('principal_id', '=', scope.principalId ?? ANY)
-      .where('pact_id', '=', scope.pactId ?? ANY)
-      .executeTakeFirst();
-    return Number(row?.count ?? 0);
+      .where('pact_id', '=', scope.pactId ?? ANY);
+    return sql<number>`coalesce((${counter}), 0)`;
   }
-  const { count } = await scoped(db, scope)
-    .select(sql<string>`count(*)`.as('count'))
-    .executeTakeFirstOrThrow();
-  return Number(count);
+  return sql<number>`(${scoped(db, scope).select(sql`count(*)`.as('count'))})`;
+}
+
+/** How many keys are in `scope`. */
+export async function countKeys(db: Kysely<Database>, scope: KeyScope): Promise<number> {
+  const { total } = await db.selectNoFrom(totalOf(db, scope).as('total')).executeTakeFirstOrThrow();
+  return Number(total);
 }
 
 /** The keys among `ids` that are in `scope`, in no particular order. */

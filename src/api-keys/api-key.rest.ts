@@ -36,7 +36,7 @@ const OFFSET_DEPRECATION = '@1795824000';
 export async function listApiKeysRoute(db: Kysely<Database>, viewer: Viewer, query: URLSearchParams): Promise<Response> {
   const params = readQuery(query);
   const page = listPage(pageParams(params));
-  const result = await listApiKeys(db, viewer, page, filterParams(params));
+  const result = await listApiKeys(db, viewer, page, filterParams(params), true);
   const offsetMode = page.kind === 'offset';
   const meta = {
     total: await result.total(),

@@ -83,21 +83,24 @@ const emptyPage: KeyPage = {
   items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, total: async () => 0,
 };
 
-/** One page of the keys the viewer may see, newest first (`created_at desc, id desc`). */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}): Promise<KeyPage> {
+/**
+ * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
+ * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
+ */
+export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
   const scope = visibleScope(viewer, filter);
   if (!scope) return emptyPage;
-  const { rows, hasNext, hasPrevious } = await findKeyPage(db, scope, page);
+  const { rows, hasNext, hasPrevious, total } = await findKeyPage(db, scope, page, withTotal);
   const items = rows.map(toApiKey);
-  let total: Promise<number> | undefined;
+  let counted = total === undefined ? undefined : Promise.resolve(total);
   return {
     items,
     hasNext,
     hasPrevious,
     startCursor: items.length ? encodeCursor(items[0].position) : null,
     endCursor: items.length ? encodeCursor(items[items.length - 1].position) : null,
-    total: () => (total ??= countKeys(db, scope)),
+    total: () => (counted ??= countKeys(db, scope)),
   };
 }
 

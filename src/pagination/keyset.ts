@@ -12,7 +12,35 @@ export interface PageRows<Row> {
   hasNext: boolean;
   /** Keys exist before the page's first key (newer), anywhere in the listing. */
   hasPrevious: boolean;
+  /** The value of `total` when one was asked for. */
+  total?: number;
 }
+
+type Scalar = Expression<unknown>;
+
+/**
+ * Runs `pageQuery` with `scalars` computed alongside, in one statement: the scalars come from a
+ * one-row subselect that the page joins laterally, so they arrive even with an empty page.
+ */
+async function withScalars<Row>(
+  db: Kysely<Database>,
+  pageQuery: SelectQueryBuilder<Database, 'api_keys', Row>,
+  scalars: Record<string, Scalar | undefined>,
+): Promise<{ rows: Row[]; scalars: Record<string, unknown> }> {
+  const selections = Object.entries(scalars).flatMap(([name, value]) => (value ? [sql`${value}`.as(name)] : []));
+  if (selections.length === 0) return { rows: await pageQuery.execute(), scalars: {} };
+  const joined = (await db
+    .selectFrom(db.selectNoFrom(selections as never).as('scalars'))
+    .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
+    .selectAll()
+    .execute()) as (Row & { id: string | null } & Record<string, unknown>)[];
+  const values = Object.fromEntries(Object.keys(scalars).map((name) => [name, joined[0]?.[name]]));
+  const rows = joined.filter((row) => row.id !== null);
+  for (const row of rows) for (const name of Object.keys(scalars)) delete row[name];
+  return { rows, scalars: values };
+}
+
+const count = (value: unknown) => (value === undefined || value === null ? undefined : Number(value));
 
 type Comparison = '<' | '>' | '<=' | '>=';
 
@@ -22,7 +50,8 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
 }
 
 /**
- * Reads one page of `scoped` (the keys the caller may see, filtered) in one statement.
+ * Reads one page of `scoped` (the keys the caller may see, filtered) in one statement, with `total`
+ * (a scalar subquery) alongside when given.
  *
  * The window is `after < key < before` in listing order; the page is its first `limit` keys, or
  * its last when `page.fromEnd`. One extra row tells whether the window goes on past the page; the
@@ -30,7 +59,7 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
  * either direction, not just the one being paged in.
  *
  * ```sql
- * select flags.*, page.* from (select exists(… where (created_at, id) >= ($1, $2)) as newer) flags
+ * select * from (select exists(… where (created_at, id) >= ($1, $2)) as newer_exist, (…) as total) scalars
  * left join lateral (select … where (created_at, id) < ($1, $2) order by created_at desc, id desc limit 51) page on true
  * ```
  */
@@ -39,6 +68,7 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
   scoped: Keys,
   page: Extract<Page, { kind: 'keyset' }>,
   select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
+  total?: Scalar,
 ): Promise<PageRows<Row>> {
   const direction = page.fromEnd ? 'asc' : 'desc';
   let window = scoped;
@@ -51,36 +81,21 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
 
   const beyond = (op: Comparison, position: Position) =>
     sql<boolean>`exists(${scoped.select(sql.lit(1).as('one')).where(compare(op, position))})`;
-  const flags = [
-    page.after && beyond('>=', page.after).as('newer_exist'),
-    page.before && beyond('<=', page.before).as('older_exist'),
-  ].filter((flag) => !!flag);
-
-  let rows: (Row & { newer_exist?: boolean; older_exist?: boolean })[];
-  if (flags.length === 0) {
-    rows = await pageQuery.execute();
-  } else {
-    rows = (await db
-      .selectFrom(db.selectNoFrom(flags as never).as('flags'))
-      .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
-      .selectAll()
-      .execute()) as never;
-  }
-  const newerExist = rows[0]?.newer_exist === true;
-  const olderExist = rows[0]?.older_exist === true;
-  rows = rows.filter((row) => row.id !== null);
-
-  const more = rows.length > page.limit;
-  if (more) rows = rows.slice(0, page.limit);
+  const { rows: found, scalars } = await withScalars(db, pageQuery, {
+    newer_exist: page.after && beyond('>=', page.after),
+    older_exist: page.before && beyond('<=', page.before),
+    total,
+  });
+  const more = found.length > page.limit;
+  const rows = more ? found.slice(0, page.limit) : found;
   if (page.fromEnd) rows.reverse();
-  for (const row of rows) {
-    delete row.newer_exist;
-    delete row.older_exist;
-  }
+  const newerExist = scalars.newer_exist === true;
+  const olderExist = scalars.older_exist === true;
   return {
     rows,
     hasNext: page.fromEnd ? olderExist : more || olderExist,
     hasPrevious: page.fromEnd ? more || newerExist : newerExist,
+    total: count(scalars.total),
   };
 }
 
@@ -88,17 +103,19 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
  * The deprecated offset mode: `offset` keys skipped in listing order, then `limit`.
  * PostgreSQL still walks every skipped key, so deep offsets cost time in proportion.
  */
-export async function readOffsetPage<Row>(
+export async function readOffsetPage<Row extends { id: string }>(
+  db: Kysely<Database>,
   scoped: Keys,
   page: Extract<Page, { kind: 'offset' }>,
   select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
+  total?: Scalar,
 ): Promise<PageRows<Row>> {
-  const rows = await select(scoped)
+  const pageQuery = select(scoped)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(page.limit + 1)
-    .offset(sql<number>`${page.offset.toString()}::bigint`)
-    .execute();
+    .offset(sql<number>`${page.offset.toString()}::bigint`);
+  const { rows, scalars } = await withScalars(db, pageQuery, { total });
   const more = rows.length > page.limit;
-  return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n };
+  return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
 }
