@@ -96,3 +96,63 @@ export async function findCredentialByHash(db: Kysely<Database>, hash: Uint8Arra
     isRevoked: row.is_revoked,
   };
 }
+
+export interface NewKeyRow {
+  principal_id: string;
+  name: string;
+  key_prefix: string;
+  key_hash: Uint8Array;
+  scopes: string[];
+  expires_at: string | null;
+  pact_id: string | null;
+  delegation_id: string | null;
+}
+
+/** Inserts a key and returns it as the listing shows it. */
+export function insertKey(db: Kysely<Database>, values: NewKeyRow): Promise<ApiKeyRow> {
+  return db.insertInto('api_keys').values(values).returning(columns).executeTakeFirstOrThrow();
+}
+
+/** What minting needs to know about the key that mints. */
+export interface Minter {
+  scopes: string[];
+  expires_at: PgTimestamp | null;
+  pact_id: string | null;
+  /** Neither revoked nor expired right now. */
+  usable: boolean;
+}
+
+/**
+ * The minting key, locked `for share`: a revoke of it waits for the mint to commit, and a mint
+ * that comes after a committed revoke sees it, so no key is minted by a key already revoked.
+ */
+export function findMinter(db: Kysely<Database>, keyId: string): Promise<Minter | undefined> {
+  return db
+    .selectFrom('api_keys')
+    .select(['scopes', 'expires_at', 'pact_id'])
+    .select(sql<boolean>`not is_revoked and revoked_at is null and (expires_at is null or expires_at > now())`.as('usable'))
+    .where('id', '=', keyId)
+    .forShare()
+    .executeTakeFirst();
+}
+
+/**
+ * Revokes a key in `scope` unless it already is. `revoked_at` keeps its first value.
+ * Returns the revoked row, or undefined when nothing changed (absent, not in scope, or revoked before).
+ *
+ * @example
+ * // update api_keys set is_revoked = true, revoked_at = coalesce(revoked_at, now()), updated_at = now()
+ * // where id = $1 and id in (select id from api_keys where principal_id = $2)
+ * //   and not (is_revoked and revoked_at is not null) returning ...
+ */
+export function revokeKey(db: Kysely<Database>, scope: KeyScope, id: string): Promise<ApiKeyRow | undefined> {
+  return db
+    .updateTable('api_keys')
+    .set({ is_revoked: true, revoked_at: sql`coalesce(revoked_at, now())`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('id', 'in', scoped(db, scope).select('id'))
+    .where(sql<boolean>`not (is_revoked and revoked_at is not null)`)
+    .returning(columns)
+    .executeTakeFirst();
+}
+

@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { Viewer } from '../auth/viewer.js';
+import { requireScope, type Viewer } from '../auth/viewer.js';
 import { badInput } from '../errors.js';
 import { envelope } from '../http/envelope.js';
+import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { isUuid } from '../uuid.js';
-import { listApiKeys, type ApiKey, type KeyFilter } from './api-key.service.js';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
 export function toApiKeyRead(key: ApiKey) {
@@ -99,4 +100,32 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
     filter.isRevoked = isRevoked === 'true';
   }
   return filter;
+}
+
+const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
+
+/** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
+export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, request: Request): Promise<Response> {
+  requireScope(viewer, 'api_keys:write');
+  const body = await readJsonObject(request, createFields);
+  const { apiKey, rawKey } = await createApiKey(db, viewer, {
+    name: requiredString(body, 'name'),
+    scopes: optionalStringList(body, 'scopes'),
+    expiresAt: optionalString(body, 'expires_at'),
+    principalId: optionalString(body, 'principal_id'),
+    pactId: optionalString(body, 'pact_id'),
+    delegationId: optionalString(body, 'delegation_id'),
+  });
+  return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201, headers: { 'cache-control': 'no-store' } });
+}
+
+/** `GET /api/v1/api-keys/{id}`. */
+export async function getApiKeyRoute(db: Kysely<Database>, viewer: Viewer, keyId: string): Promise<Response> {
+  return envelope(toApiKeyRead(await getApiKey(db, viewer, keyId)));
+}
+
+/** `DELETE /api/v1/api-keys/{id}`: revokes for good; repeating it answers the same. */
+export async function revokeApiKeyRoute(db: Kysely<Database>, viewer: Viewer, keyId: string, forget: (keyId: string) => void): Promise<Response> {
+  await revokeApiKey(db, viewer, keyId, forget);
+  return envelope({ revoked: true });
 }

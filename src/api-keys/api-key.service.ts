@@ -1,12 +1,19 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { toRfc3339 } from '../db/timestamp.js';
-import { AppError } from '../errors.js';
+import { AppError, badInput, notFound } from '../errors.js';
+import { parseInstant } from '../instant.js';
 import { encodeCursor, type Position } from '../pagination/cursor.js';
 import type { Page } from '../pagination/page.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
+import { recordAuditEvent } from '../audit/audit.repository.js';
+import { findPrincipalsByIds } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
-import { countKeys, findKeyPage, findKeysByIds, type KeyScope } from './api-key.repository.js';
+import {
+  countKeys, findKeyPage, findKeysByIds, findMinter, insertKey, revokeKey, type KeyScope, type Minter,
+} from './api-key.repository.js';
+import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
+import { generateRawKey } from './raw-key.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
 /** An API key as both protocols show it; timestamps are RFC 3339 UTC strings. */
@@ -120,3 +127,121 @@ export async function getApiKeys(db: Kysely<Database>, viewer: Viewer, ids: read
   const byId = new Map((await findKeysByIds(db, scope, wanted)).map((row) => [row.id, toApiKey(row)]));
   return ids.map((id) => byId.get(id.toLowerCase()));
 }
+
+/** One key the viewer may see; 404 when it does not exist or is not visible (the same answer). */
+export async function getApiKey(db: Kysely<Database>, viewer: Viewer, keyId: string): Promise<ApiKey> {
+  const [key] = await getApiKeys(db, viewer, [keyId]);
+  if (!key) throw keyNotFound(keyId);
+  return key;
+}
+
+export interface CreatedApiKey {
+  apiKey: ApiKey;
+  /** Shown in this one answer and never again. */
+  rawKey: string;
+}
+
+/** What the new key gets once the caller's limits are applied. */
+interface Grant {
+  principalId: string;
+  scopes: string[];
+  expiresAt: string | null;
+  pactId: string | null;
+}
+
+/**
+ * Creates a key for the service (any principal, `*` by default) or for a key's own principal,
+ * never beyond what the minting key holds. The audit row commits with the key.
+ */
+export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request: CreateApiKeyRequest): Promise<CreatedApiKey> {
+  requireScope(viewer, 'api_keys:write');
+  const input = validateNewApiKey(request);
+  return db.transaction().execute(async (trx) => {
+    const grant = viewer.kind === 'service' ? await serviceGrant(trx, input) : keyGrant(await findMinter(trx, viewer.keyId), viewer.principalId, input);
+    const secret = generateRawKey();
+    const row = await insertKey(trx, {
+      principal_id: grant.principalId,
+      name: input.name,
+      key_prefix: secret.keyPrefix,
+      key_hash: secret.keyHash,
+      scopes: grant.scopes,
+      expires_at: grant.expiresAt,
+      pact_id: grant.pactId,
+      delegation_id: input.delegationId ?? null,
+    });
+    const key = toApiKey(row);
+    await recordAuditEvent(trx, viewer, {
+      action: 'api_key.created',
+      targetType: 'api_key',
+      targetId: key.id,
+      details: {
+        principal_id: key.principalId, name: key.name, scopes: key.scopes, expires_at: key.expiresAt,
+        pact_id: key.pactId, delegation_id: key.delegationId,
+      },
+    });
+    return { apiKey: key, rawKey: secret.rawKey };
+  });
+}
+
+async function serviceGrant(db: Kysely<Database>, input: NewApiKeyInput): Promise<Grant> {
+  if (input.principalId === undefined) {
+    throw badInput('principal_id is required when the assistant service creates a key', 'Pass the principal_id of the principal the key is for (POST /api/v1/principals creates one).');
+  }
+  const [principal] = await findPrincipalsByIds(db, [input.principalId]);
+  if (!principal) {
+    throw badInput(`principal_id ${input.principalId} names no principal`, 'Create the principal first (POST /api/v1/principals), or check the id.');
+  }
+  return {
+    principalId: input.principalId,
+    scopes: input.scopes ?? ['*'],
+    expiresAt: input.expiresAt?.utc ?? null,
+    pactId: input.pactId ?? null,
+  };
+}
+
+/** A key mints for its own principal (a `principal_id` in the request is ignored), within its pact, scopes and lifetime. */
+function keyGrant(minter: Minter | undefined, principalId: string, input: NewApiKeyInput): Grant {
+  if (!minter?.usable) {
+    throw new AppError('UNAUTHENTICATED', 'the API key is unknown, revoked or expired', 'Check the X-API-Key header, or create a new key.');
+  }
+  if (minter.pact_id !== null && input.pactId !== undefined && input.pactId !== minter.pact_id) {
+    throw new AppError('FORBIDDEN', `this API key is bound to pact ${minter.pact_id} and can only create keys of that pact`, 'Leave pact_id out (the new key gets this key\'s pact), or use a key of the other pact.');
+  }
+  const scopes = input.scopes ?? minter.scopes;
+  const lacking = scopes.find((scope) => !minter.scopes.includes('*') && !minter.scopes.includes(scope));
+  if (lacking !== undefined) {
+    throw new AppError('FORBIDDEN', `this API key cannot grant the ${lacking} scope, which it does not hold`, `Grant only scopes this key holds (${minter.scopes.join(', ') || 'none'}); "*" comes only from a "*" key.`);
+  }
+  let expiresAt = input.expiresAt?.utc ?? null;
+  if (minter.expires_at !== null) {
+    const limit = parseInstant(toRfc3339(minter.expires_at))!;
+    if (input.expiresAt === undefined) expiresAt = limit.utc;
+    else if (input.expiresAt.epochMicros > limit.epochMicros) {
+      throw badInput(`expires_at ${input.expiresAt.utc} is later than this API key's own expiry, ${limit.utc}`, 'Pass an expires_at no later than the expiry of the key that creates it, or leave it out to get that expiry.');
+    }
+  }
+  return { principalId, scopes, expiresAt, pactId: minter.pact_id ?? input.pactId ?? null };
+}
+
+/**
+ * Revokes a key the viewer may see, for good. Repeating it answers the same and changes nothing.
+ * `forget` runs after the commit and before this returns, so that this process refuses the key
+ * from the moment the caller hears it is revoked.
+ */
+export async function revokeApiKey(db: Kysely<Database>, viewer: Viewer, keyId: string, forget: (keyId: string) => void): Promise<ApiKey> {
+  requireScope(viewer, 'api_keys:write');
+  const scope = visibleScope(viewer);
+  if (!scope || !isUuid(keyId)) throw keyNotFound(keyId);
+  const id = keyId.toLowerCase();
+  const row = await db.transaction().execute(async (trx) => {
+    const revoked = await revokeKey(trx, scope, id);
+    if (!revoked) return (await findKeysByIds(trx, scope, [id]))[0];
+    await recordAuditEvent(trx, viewer, { action: 'api_key.revoked', targetType: 'api_key', targetId: id });
+    return revoked;
+  });
+  if (!row) throw keyNotFound(keyId);
+  forget(row.id);
+  return toApiKey(row);
+}
+
+const keyNotFound = (keyId: string) => notFound(`API key ${JSON.stringify(keyId.slice(0, 40))}`);

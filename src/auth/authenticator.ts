@@ -16,6 +16,8 @@ const unauthenticated = (message: string, suggestion: string) => new AppError('U
 interface Cached {
   readonly checkedAt: number;
   readonly credential: Promise<Credential | undefined>;
+  /** Known once the lookup has answered. */
+  keyId?: string;
 }
 
 /**
@@ -27,6 +29,8 @@ interface Cached {
  */
 export class Authenticator {
   private readonly cache = new Map<string, Cached>();
+  /** Keys revoked through this process: refused even by a lookup that read the row before the revoke. */
+  private readonly revoked = new Set<string>();
   private readonly serviceDigest: Buffer | undefined;
 
   constructor(
@@ -47,10 +51,16 @@ export class Authenticator {
     return this.authenticateKey(rawKey);
   }
 
-  /** Drops what is cached for a key, so this process refuses it from now on. */
+  /**
+   * Makes this process refuse a key it has just revoked, before the revoke is answered: the key's
+   * entry and every lookup still in flight are dropped at once, and the id is remembered so that a
+   * lookup which read the row before the revoke committed cannot let the key through either.
+   */
   forget(keyId: string): void {
+    if (this.revoked.size >= MAX_CACHED) this.revoked.delete(this.revoked.values().next().value!);
+    this.revoked.add(keyId);
     for (const [hash, entry] of this.cache) {
-      entry.credential.then((credential) => credential?.id === keyId && this.cache.delete(hash), () => {});
+      if (entry.keyId === undefined || entry.keyId === keyId) this.cache.delete(hash);
     }
   }
 
@@ -69,7 +79,7 @@ export class Authenticator {
     if (!rawKey.startsWith('ak_') || rawKey.length > 200) throw refused;
     const hash = sha256(rawKey);
     const credential = await this.lookup(hash);
-    if (!credential || credential.isRevoked) throw refused;
+    if (!credential || credential.isRevoked || this.revoked.has(credential.id)) throw refused;
     const expiresAt = credential.expiresAt === null ? null : toEpochMs(credential.expiresAt);
     if (expiresAt !== null && expiresAt <= Date.now()) throw refused;
     return {
@@ -90,7 +100,9 @@ export class Authenticator {
     const credential = findCredentialByHash(this.db.kysely, hash);
     if (this.cacheMs > 0) {
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(id, { checkedAt: now, credential });
+      const entry: Cached = { checkedAt: now, credential };
+      this.cache.set(id, entry);
+      credential.then((found) => (entry.keyId = found?.id ?? ''), () => {});
       // A failed lookup (database down) must not be remembered.
       credential.catch(() => this.cache.get(id)?.credential === credential && this.cache.delete(id));
     }

@@ -4,7 +4,12 @@ export type Scope = 'api_keys:read' | 'api_keys:write';
 
 /** Who is calling: the assistant service, or one principal's API key. */
 export type Viewer =
-  | { readonly kind: 'service'; readonly scopes: readonly string[] }
+  | {
+      readonly kind: 'service';
+      readonly scopes: readonly string[];
+      /** Set for an operator at the command line: the service's powers, audited as 'operator'. */
+      readonly operator?: true;
+    }
   | {
       readonly kind: 'key';
       readonly keyId: string;
@@ -17,6 +22,8 @@ export type Viewer =
     };
 
 export const serviceViewer: Viewer = Object.freeze({ kind: 'service', scopes: Object.freeze(['*']) });
+
+export const operatorViewer: Viewer = Object.freeze({ kind: 'service', scopes: Object.freeze(['*']), operator: true });
 
 /** Whether the viewer holds `scope`; the service and `*` hold every scope. */
 export const hasScope = (viewer: Viewer, scope: Scope): boolean =>

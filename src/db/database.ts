@@ -1,3 +1,4 @@
+import type { AuditEventTable } from '../audit/audit-event.table.js';
 import type { ApiKeyCountTable, ApiKeyTable } from '../api-keys/api-key.table.js';
 import type { PrincipalTable } from '../principals/principal.table.js';
 
@@ -6,4 +7,5 @@ export interface Database {
   api_keys: ApiKeyTable;
   api_key_counts: ApiKeyCountTable;
   principals: PrincipalTable;
+  audit_events: AuditEventTable;
 }

@@ -1,11 +1,13 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import * as initial from '../../migrations/20261128000000-initial.js';
+import * as audit from '../../migrations/20261128010000-audit.js';
 import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
 import type { Db } from './create-db.js';
 
 /** Every migration, by name; names sort in the order they run. */
 const migrations: Record<string, Migration> = {
   '20261128000000-initial': initial,
+  '20261128010000-audit': audit,
   '20261128020000-key-counts': keyCounts,
 };
 

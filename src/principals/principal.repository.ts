@@ -6,3 +6,29 @@ import type { PrincipalRow } from './principal.table.js';
 export function findPrincipalsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<PrincipalRow[]> {
   return db.selectFrom('principals').selectAll().where('id', 'in', ids).execute();
 }
+
+export interface NewPrincipalRow {
+  external_id: string;
+  type: 'human' | 'agent';
+  name: string;
+  metadata: string;
+}
+
+/**
+ * Inserts a principal unless one with its `external_id` exists; undefined in that case.
+ *
+ * @example
+ * // insert into principals (...) values (...) on conflict (external_id) do nothing returning *
+ */
+export function insertPrincipal(db: Kysely<Database>, values: NewPrincipalRow): Promise<PrincipalRow | undefined> {
+  return db
+    .insertInto('principals')
+    .values(values)
+    .onConflict((conflict) => conflict.column('external_id').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export function findPrincipalByExternalId(db: Kysely<Database>, externalId: string): Promise<PrincipalRow | undefined> {
+  return db.selectFrom('principals').selectAll().where('external_id', '=', externalId).executeTakeFirst();
+}

@@ -1,9 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { toRfc3339 } from '../db/timestamp.js';
+import { AppError, badInput } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
+import { recordAuditEvent } from '../audit/audit.repository.js';
+import { validateName } from '../api-keys/api-key.input.js';
 import { isUuid } from '../uuid.js';
-import { findPrincipalsByIds } from './principal.repository.js';
+import { findPrincipalByExternalId, findPrincipalsByIds, insertPrincipal, type NewPrincipalRow } from './principal.repository.js';
 import type { PrincipalRow } from './principal.table.js';
 
 export interface Principal {
@@ -37,4 +40,71 @@ export async function getPrincipals(db: Kysely<Database>, viewer: Viewer, ids: r
   if (wanted.length === 0) return ids.map(() => undefined);
   const byId = new Map((await findPrincipalsByIds(db, wanted)).map((row) => [row.id, toPrincipal(row)]));
   return ids.map((id) => byId.get(id.toLowerCase()));
+}
+
+export interface CreatePrincipalRequest {
+  externalId: string;
+  type: string;
+  name: string;
+  metadata?: unknown;
+}
+
+export interface CreatedPrincipal {
+  principal: Principal;
+  /** False when a principal with this `external_id` already existed; it is returned unchanged. */
+  created: boolean;
+}
+
+const MAX_METADATA_BYTES = 16_384;
+
+/** Throws 403 unless the viewer is the assistant service (or an operator): keys never create principals. */
+export function requirePrincipalWriter(viewer: Viewer): void {
+  if (viewer.kind !== 'service') {
+    throw new AppError('FORBIDDEN', 'only the assistant service may create principals', 'Send X-Assistant-Service-Key, or ask an operator (npm run keys -- create-principal).');
+  }
+}
+
+/**
+ * Creates a principal, or returns the one that already has this `external_id` (so retries are safe).
+ * Assistant service only; the audit row commits with the principal.
+ */
+export async function createPrincipal(db: Kysely<Database>, viewer: Viewer, request: CreatePrincipalRequest): Promise<CreatedPrincipal> {
+  requirePrincipalWriter(viewer);
+  const values = validateNewPrincipal(request);
+  return db.transaction().execute(async (trx) => {
+    // A conflicting row deleted by another writer between the two statements: insert again.
+    for (;;) {
+      const inserted = await insertPrincipal(trx, { ...values, metadata: JSON.stringify(values.metadata) });
+      if (inserted) {
+        await recordAuditEvent(trx, viewer, {
+          action: 'principal.created',
+          targetType: 'principal',
+          targetId: inserted.id,
+          details: { external_id: inserted.external_id, type: inserted.type, name: inserted.name },
+        });
+        return { principal: toPrincipal(inserted), created: true };
+      }
+      const existing = await findPrincipalByExternalId(trx, values.external_id);
+      if (existing) return { principal: toPrincipal(existing), created: false };
+    }
+  });
+}
+
+function validateNewPrincipal(request: CreatePrincipalRequest): Omit<NewPrincipalRow, 'metadata'> & { metadata: Record<string, unknown> } {
+  const externalId = request.externalId;
+  if ([...externalId].length < 1 || [...externalId].length > 255) {
+    throw badInput(`external_id must be 1 to 255 characters, got ${[...externalId].length}`, "Pass your own system's id for this principal.");
+  }
+  if (request.type !== 'human' && request.type !== 'agent') {
+    throw badInput(`type must be "human" or "agent", got ${JSON.stringify(request.type.slice(0, 40))}`, 'Pass type "human" for a person, "agent" for software acting for one.');
+  }
+  const metadata = request.metadata ?? {};
+  if (typeof metadata !== 'object' || Array.isArray(metadata) || metadata === null) {
+    throw badInput('metadata must be a JSON object', 'Pass metadata as an object such as {"team": "payments"}, or leave it out.');
+  }
+  const size = Buffer.byteLength(JSON.stringify(metadata));
+  if (size > MAX_METADATA_BYTES) {
+    throw badInput(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON, got ${size}`, 'Keep metadata small; store large documents elsewhere and reference them.');
+  }
+  return { external_id: externalId, type: request.type, name: validateName(request.name, 'name'), metadata: metadata as Record<string, unknown> };
 }

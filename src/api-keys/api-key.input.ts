@@ -1,0 +1,80 @@
+import { badInput } from '../errors.js';
+import { parseInstant, type Instant } from '../instant.js';
+import { isUuid } from '../uuid.js';
+
+/** What a caller asks for when creating a key; absent and null mean the same. */
+export interface CreateApiKeyRequest {
+  name: string;
+  scopes?: readonly string[] | null;
+  expiresAt?: string | null;
+  principalId?: string | null;
+  pactId?: string | null;
+  delegationId?: string | null;
+}
+
+/** A create request whose every value is well-formed; whether the caller may ask for it is checked later. */
+export interface NewApiKeyInput {
+  name: string;
+  scopes: string[] | undefined;
+  expiresAt: Instant | undefined;
+  principalId: string | undefined;
+  pactId: string | undefined;
+  delegationId: string | undefined;
+}
+
+export const MAX_NAME_LENGTH = 255;
+export const MAX_SCOPES = 50;
+
+const scopePattern = /^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/;
+
+/** Checks the shape of every value: name length, scope syntax, a zoned future `expires_at`, uuids. */
+export function validateNewApiKey(request: CreateApiKeyRequest, now = Date.now()): NewApiKeyInput {
+  return {
+    name: validateName(request.name, 'name'),
+    scopes: request.scopes == null ? undefined : validateScopes(request.scopes),
+    expiresAt: request.expiresAt == null ? undefined : validateExpiresAt(request.expiresAt, now),
+    principalId: optionalUuid(request.principalId, 'principal_id'),
+    pactId: optionalUuid(request.pactId, 'pact_id'),
+    delegationId: optionalUuid(request.delegationId, 'delegation_id'),
+  };
+}
+
+/** A display name: 1..255 characters, not only spaces. */
+export function validateName(value: string, field: string): string {
+  const length = [...value].length;
+  if (length < 1 || length > MAX_NAME_LENGTH || value.trim() === '') {
+    throw badInput(`${field} must be 1 to ${MAX_NAME_LENGTH} characters and not blank, got ${length}`, `Pass a ${field} that says what it is for, e.g. "ci deploy".`);
+  }
+  return value;
+}
+
+function validateScopes(scopes: readonly string[]): string[] {
+  if (scopes.length > MAX_SCOPES) {
+    throw badInput(`scopes may hold at most ${MAX_SCOPES} entries, got ${scopes.length}`, 'Grant fewer scopes, or "*" for all of them.');
+  }
+  for (const scope of scopes) {
+    if (scope !== '*' && !scopePattern.test(scope)) {
+      throw badInput(`scope "${scope.slice(0, 60)}" is not of the form resource:action`, 'Use scopes such as "api_keys:read" and "api_keys:write", or "*" for all.');
+    }
+  }
+  return [...new Set(scopes)];
+}
+
+function validateExpiresAt(value: string, now: number): Instant {
+  const instant = parseInstant(value);
+  if (!instant) {
+    throw badInput(`expires_at must be an ISO 8601 date-time with a zone, got "${value.slice(0, 40)}"`, 'Pass a date-time such as "2027-01-01T00:00:00Z" (a time without Z or an offset is refused as ambiguous).');
+  }
+  if (instant.epochMicros <= BigInt(now) * 1000n) {
+    throw badInput(`expires_at must be in the future, got ${instant.utc}`, 'Pass a later date-time, or leave expires_at out.');
+  }
+  return instant;
+}
+
+function optionalUuid(value: string | null | undefined, field: string): string | undefined {
+  if (value == null) return undefined;
+  if (!isUuid(value)) {
+    throw badInput(`${field} must be a UUID, got "${value.slice(0, 40)}"`, `Pass ${field} as a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a.`);
+  }
+  return value.toLowerCase();
+}

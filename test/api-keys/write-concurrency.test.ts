@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asKey, createTestApp, type TestApp } from '../support/app.js';
+import { insertKey, insertPrincipal } from '../support/fixtures.js';
+
+describe('writes racing with each other and with requests', () => {
+  let app: TestApp;
+  let principal: string;
+  let admin: { id: string; rawKey: string };
+
+  beforeAll(async () => {
+    // The longest cache allowed: a revoke must not rely on it running out.
+    app = await createTestApp({ AUTH_CACHE_MS: '900' });
+    principal = await insertPrincipal(app.db);
+    admin = await insertKey(app.db, principal, { scopes: ['*'] });
+  });
+  afterAll(() => app.close());
+
+  it('keeps the total exact when keys are created concurrently for one principal', async () => {
+    const total = async () => (await app.rest('/api/v1/api-keys?limit=1', asKey(admin.rawKey))).body.meta.total;
+    const before = await total();
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+      app.rest('/api/v1/api-keys', asKey(admin.rawKey), { method: 'POST', body: JSON.stringify({ name: `parallel ${i}` }) })));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(30).fill(201));
+    expect(new Set(answers.map((answer) => answer.body.result.raw_key)).size).toBe(30);
+    expect(await total()).toBe(before + 30);
+  });
+
+  it('never lets a key through once its revoke has returned, while requests keep arriving', async () => {
+    const key = await insertKey(app.db, principal, { scopes: ['api_keys:read'] });
+    let revokedAt = Infinity;
+    const after: number[] = [];
+    let stop = false;
+    const hammer = async () => {
+      while (!stop) {
+        const startedAt = performance.now();
+        const { status } = await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+        if (startedAt > revokedAt) after.push(status);
+        // Embedded PGlite can answer without yielding to timers; let the revoke's turn come.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const workers = Array.from({ length: 6 }, hammer);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const revoke = await app.rest(`/api/v1/api-keys/${key.id}`, asKey(admin.rawKey), { method: 'DELETE' });
+    revokedAt = performance.now();
+    expect(revoke.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    stop = true;
+    await Promise.all(workers);
+    expect(after.length).toBeGreaterThan(0);
+    expect(new Set(after)).toEqual(new Set([401]));
+  });
+});
