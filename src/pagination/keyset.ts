@@ -35,9 +35,8 @@ async function withScalars<Row>(
     .selectAll()
     .execute()) as (Row & { id: string | null } & Record<string, unknown>)[];
   const values = Object.fromEntries(Object.keys(scalars).map((name) => [name, joined[0]?.[name]]));
-  const rows = joined.filter((row) => row.id !== null);
-  for (const row of rows) for (const name of Object.keys(scalars)) delete row[name];
-  return { rows, scalars: values };
+  // Rows keep the scalar columns: deleting them would cost more than carrying them.
+  return { rows: joined.filter((row) => row.id !== null), scalars: values };
 }
 
 const count = (value: unknown) => (value === undefined || value === null ? undefined : Number(value));

@@ -116,9 +116,7 @@ describe('GraphQL apiKeys and friends', () => {
   it('refuses 1,000 aliases of a 200-key page before running any SQL', async () => {
     const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: apiKeys(first: 200) { edges { node { keyId name } } }`);
     app.statements.length = 0;
-    const started = performance.now();
     const { errors } = await app.graphql(`{ ${aliases.join(' ')} }`, {}, asService);
-    expect(performance.now() - started).toBeLessThan(2000);
     expect(errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(errors?.[0].message).toMatch(/exceeds the limit/);
     expect(app.statements).toEqual([]);

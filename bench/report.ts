@@ -1,0 +1,115 @@
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import type { Measurement, Scenario } from './scenarios.js';
+
+export interface Machine {
+  os: string;
+  cpu: string;
+  cores: number;
+  memoryGb: number;
+  node: string;
+  postgres: string;
+  /** 1-minute load average when the run started: other work on the machine skews every figure. */
+  loadBefore: number;
+}
+
+export function machine(postgres: string, loadBefore: number): Machine {
+  return {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGb: Math.round(os.totalmem() / 2 ** 30 * 10) / 10,
+    node: process.version,
+    postgres,
+    loadBefore,
+  };
+}
+
+export interface Row extends Measurement {
+  /** req/s as a fraction of the floor's matching scenario, measured in the same run */
+  vsFloor: number | null;
+  /** req/s as a fraction of the gateway's own first page (depth scenarios only) */
+  vsFirstPage: number | null;
+}
+
+export function withRatios(measured: Measurement[], scenarios: Scenario[]): Row[] {
+  const reqPerSec = new Map(measured.map((m) => [m.id, m.reqPerSec]));
+  const scenario = new Map(scenarios.map((s) => [s.id, s]));
+  const ratio = (m: Measurement, of: string | undefined) => {
+    const reference = of === undefined ? 0 : reqPerSec.get(of) ?? 0;
+    return reference > 0 && m.reqPerSec > 0 ? m.reqPerSec / reference : null;
+  };
+  return measured.map((m) => ({
+    ...m,
+    vsFloor: ratio(m, scenario.get(m.id)?.floor),
+    vsFirstPage: ratio(m, scenario.get(m.id)?.firstPage),
+  }));
+}
+
+// autocannon's latency percentiles are whole milliseconds.
+const HEADER = ['#', 'scenario', 'answers', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '× floor', '× own 1st page'];
+const LEFT_ALIGNED = 3;
+
+function cells(row: Row, i: number): string[] {
+  const times = (r: number | null) => (r === null ? '' : `${r.toFixed(2)}×`);
+  return [
+    String(i + 1), row.title, row.problems.length > 0 ? 'WRONG' : 'ok', row.reqPerSec.toFixed(0), String(row.p50Ms), String(row.p99Ms),
+    String(row.non2xx), times(row.vsFloor), times(row.vsFirstPage),
+  ];
+}
+
+/** A Markdown table, which also reads well in a terminal. WRONG rows measured something other than the page. */
+export function table(rows: Row[]): string {
+  const lines = [HEADER, ...rows.map(cells)];
+  const widths = HEADER.map((_, c) => Math.max(...lines.map((line) => line[c].length)));
+  const format = (line: string[]) => `| ${line.map((cell, c) => (c < LEFT_ALIGNED ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (c < LEFT_ALIGNED ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [format(HEADER), rule, ...lines.slice(1).map(format)].join('\n');
+}
+
+/** Loud on purpose: a figure from a server that answered errors measures the error path, not the page. */
+export function problems(rows: Row[]): string[] {
+  return rows.flatMap((row, i) => row.problems.map((problem) => `!!! ${i + 1}. ${row.title}: ${problem}`));
+}
+
+export interface Report {
+  date: string;
+  size: string;
+  setup: Record<string, number | string>;
+  machine: Machine;
+  gatewayMemory: { peakRssMb: number; vmHwmMb: number };
+  /** how the gateway ended on SIGTERM */
+  gatewayShutdown: string;
+  timings: Record<string, number | null>;
+  scenarios: Row[];
+}
+
+export function write(report: Report, dir: string): void {
+  writeFileSync(`${dir}/results.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const m = report.machine;
+  const issues = problems(report.scenarios);
+  const markdown = [
+    '# Benchmark results',
+    '',
+    `Written by \`npm run bench\` (\`bench/run.ts\`) on ${report.date}; the figures are in \`bench/results.json\`.`,
+    '',
+    `- size: ${report.size}`,
+    ...Object.entries(report.setup).map(([name, value]) => `- ${name}: ${value}`),
+    `- machine: ${m.os}; ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB; Node ${m.node}; PostgreSQL ${m.postgres}`,
+    `- load average (1 min) at the start: ${m.loadBefore.toFixed(2)}`,
+    '',
+    table(report.scenarios),
+    '',
+    `Gateway peak RSS: ${report.gatewayMemory.peakRssMb.toFixed(0)} MB, sampled every 100 ms over its process tree (node and`,
+    `tsx's esbuild helper); VmHWM of the node process alone: ${report.gatewayMemory.vmHwmMb.toFixed(0)} MB.`,
+    `On SIGTERM at the end the gateway ${report.gatewayShutdown}.`,
+    '',
+    '"× floor" is req/s over the floor\'s req/s in the same run: first pages against the floor\'s first page, depth',
+    'against the floor at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page',
+    'in the same protocol. The floor (`bench/floor.ts`) is node:http + pg running the same keyset SELECT with',
+    'no framework, no auth and no count.',
+    ...(issues.length > 0 ? ['', '## Problems seen', '', ...issues.map((issue) => `- ${issue.replace(/^!!! /, '')}`)] : []),
+    '',
+  ].join('\n');
+  writeFileSync(`${dir}/RESULTS.md`, markdown);
+}
