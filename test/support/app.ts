@@ -28,7 +28,8 @@ export interface GraphqlAnswer {
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const statements: string[] = [];
   const db = await createTestDb({ onQuery: (event) => statements.push(event.query.sql) });
-  const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, ...env });
+  // No rate limit unless a test asks for one: many tests send bursts with one key.
+  const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', ...env });
   const app = createApp(config, { db, log: () => {} });
   return {
     ...app,
