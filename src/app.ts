@@ -10,6 +10,7 @@ import { toAppError } from './errors.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { useRateLimit } from './http/use-rate-limit.js';
+import { useNoStore } from './http/use-no-store.js';
 import { useRestApi } from './http/use-rest-api.js';
 
 export interface App {
@@ -46,13 +47,15 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     graphiql: { title: 'keys gateway', defaultQuery },
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    context: ({ request }) => createContext(db.kysely, () => authenticator.authenticate(request.headers)),
+    context: ({ request }) =>
+      createContext(db.kysely, () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId)),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       useRateLimit(config.rateLimitPerMinute),
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
       useGraphQlJit(),
       useRestApi(db, authenticator, log),
+      useNoStore('/graphql'),
       useReadinessCheck({
         endpoint: '/readyz',
         check: () => sql`select 1`.execute(db.kysely).then(() => true, () => false),

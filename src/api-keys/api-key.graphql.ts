@@ -4,7 +4,7 @@ import { PrincipalRef } from '../principals/principal.graphql.js';
 import { encodeCursor } from '../pagination/cursor.js';
 import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
 import { notFound } from '../errors.js';
-import { listApiKeys, type ApiKey, type KeyPage } from './api-key.service.js';
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyPage } from './api-key.service.js';
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
@@ -91,3 +91,40 @@ builder.queryFields((t) => ({
 function withoutNulls<T extends object>(input: T): { [K in keyof T]?: Exclude<T[K], null> } {
   return Object.fromEntries(Object.entries(input).filter(([, value]) => value != null)) as never;
 }
+
+builder.relayMutationField(
+  'createApiKey',
+  {
+    description: 'What the new key is for and may do; the rules are those of POST /api/v1/api-keys.',
+    inputFields: (t) => ({
+      name: t.string({ required: true, description: '1..255 characters.' }),
+      scopes: t.stringList({ description: 'resource:action strings or "*"; default: "*" for the service, the creating key\'s own scopes for a key.' }),
+      expiresAt: t.field({ type: 'DateTime', description: 'In the future, with a zone; a key never outlives the key that creates it.' }),
+      principalId: t.field({ type: 'UUID', description: 'Required from the service; ignored from a key (its own principal is used).' }),
+      pactId: t.field({ type: 'UUID' }),
+      delegationId: t.field({ type: 'UUID' }),
+    }),
+  },
+  {
+    description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service).',
+    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input),
+  },
+  {
+    outputFields: (t) => ({
+      apiKey: t.field({ type: ApiKeyRef, resolve: (payload) => payload.apiKey }),
+      rawKey: t.exposeString('rawKey', { description: 'The key itself, shown this once; store it now.' }),
+    }),
+  },
+);
+
+builder.relayMutationField(
+  'revokeApiKey',
+  { inputFields: (t) => ({ keyId: t.field({ type: 'UUID', required: true }) }) },
+  {
+    description: 'Revokes a key for good; repeating it answers the same. Needs api_keys:write (or the service).',
+    resolve: async (_parent, { input }, context) => ({
+      apiKey: await revokeApiKey(context.db, await context.viewer(), input.keyId, context.forgetKey),
+    }),
+  },
+  { outputFields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (payload) => payload.apiKey }) }) },
+);

@@ -83,3 +83,4 @@ builder.scalarType('JSON', {
 });
 
 builder.queryType({});
+builder.mutationType({});

@@ -16,9 +16,15 @@ export interface Context {
   principals: DataLoader<string, Principal | undefined>;
   /** The key making the request (readable without any scope). */
   ownKey(): Promise<ApiKey | undefined>;
+  /** Makes this process refuse a key just revoked (see `Authenticator.forget`). */
+  forgetKey(keyId: string): void;
 }
 
-export function createContext(db: Kysely<Database>, authenticate: () => Promise<Viewer | undefined>): Context {
+export function createContext(
+  db: Kysely<Database>,
+  authenticate: () => Promise<Viewer | undefined>,
+  forgetKey: (keyId: string) => void,
+): Context {
   let viewer: Promise<Viewer> | undefined;
   const context: Context = {
     db,
@@ -32,6 +38,7 @@ export function createContext(db: Kysely<Database>, authenticate: () => Promise<
     apiKeys: new DataLoader(async (ids) => getApiKeys(db, await context.viewer(), ids)),
     principals: new DataLoader(async (ids) => getPrincipals(db, await context.viewer(), ids)),
     ownKey: async () => getOwnKey(db, await context.viewer()),
+    forgetKey,
   };
   return context;
 }

@@ -1,5 +1,5 @@
 import { builder } from '../graphql/builder.js';
-import type { Principal } from './principal.service.js';
+import { createPrincipal, type Principal } from './principal.service.js';
 
 export const PrincipalRef = builder.objectRef<Principal>('Principal');
 
@@ -18,3 +18,25 @@ builder.node(PrincipalRef, {
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
+
+builder.relayMutationField(
+  'createPrincipal',
+  {
+    inputFields: (t) => ({
+      externalId: t.string({ required: true, description: "Your own id for the principal; the same one again returns the existing principal." }),
+      type: t.string({ required: true, description: '"human" or "agent".' }),
+      name: t.string({ required: true }),
+      metadata: t.field({ type: 'JSON', description: 'A JSON object; default {}.' }),
+    }),
+  },
+  {
+    description: 'Creates a principal, or returns the existing one for its externalId (created: false). Assistant service only.',
+    resolve: async (_parent, { input }, context) => createPrincipal(context.db, await context.viewer(), input),
+  },
+  {
+    outputFields: (t) => ({
+      principal: t.field({ type: PrincipalRef, resolve: (payload) => payload.principal }),
+      created: t.exposeBoolean('created', { description: 'False when the externalId was known: nothing was changed.' }),
+    }),
+  },
+);
