@@ -3,6 +3,7 @@ import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
 import { sql } from 'kysely';
+import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
@@ -17,6 +18,8 @@ export interface App {
   yoga: YogaServerInstance<Record<string, never>, Context>;
   db: Db;
   authenticator: Authenticator;
+  /** Batched `last_used_at` writes. */
+  lastUsed: LastUsedRecorder;
   /** Flushes pending writes and closes the database. */
   close(): Promise<void>;
 }
@@ -36,7 +39,8 @@ query FirstPage {
 export function createApp(config: Config, options: DbOptions & { db?: Db; log?: (error: unknown) => void } = {}): App {
   const db = options.db ?? createDb(config, options);
   const log = options.log ?? ((error: unknown) => console.error(error));
-  const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs);
+  const lastUsed = new LastUsedRecorder(db.kysely, config.lastUsedFlushMs, log);
+  const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
 
   const yoga = createYoga<Record<string, never>, Context>({
     schema,
@@ -63,7 +67,11 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     ],
   });
 
-  return { yoga, db, authenticator, close: () => db.close() };
+  const close = async () => {
+    await lastUsed.close();
+    await db.close();
+  };
+  return { yoga, db, authenticator, lastUsed, close };
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */

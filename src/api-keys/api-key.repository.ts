@@ -156,3 +156,18 @@ export function revokeKey(db: Kysely<Database>, scope: KeyScope, id: string): Pr
     .executeTakeFirst();
 }
 
+/**
+ * Sets `last_used_at` for many keys in one statement, never moving it backwards and leaving
+ * `updated_at` alone (a use is not an edit).
+ *
+ * @example
+ * // update api_keys as k set last_used_at = u.at
+ * // from unnest($1::uuid[], $2::timestamptz[]) as u(id, at)
+ * // where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)
+ */
+export async function writeLastUsed(db: Kysely<Database>, ids: string[], usedAt: string[]): Promise<void> {
+  await sql`
+    update api_keys as k set last_used_at = u.at
+    from unnest(${ids}::uuid[], ${usedAt}::timestamptz[]) as u(id, at)
+    where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)`.execute(db);
+}

@@ -26,6 +26,7 @@ interface Cached {
  * Keys are looked up by sha256 and the answer kept for at most `cacheMs` (below the contract's
  * 1 s bound for revocations written by other processes or by SQL); `expires_at` is checked against
  * the clock on every request, and `forget` drops a key this process has just revoked.
+ * Every key that authenticates is reported to `recordUse` (batched `last_used_at`).
  */
 export class Authenticator {
   private readonly cache = new Map<string, Cached>();
@@ -37,6 +38,7 @@ export class Authenticator {
     private readonly db: Db,
     serviceKey: string | undefined,
     private readonly cacheMs: number,
+    private readonly recordUse: (keyId: string) => void = () => {},
   ) {
     this.serviceDigest = serviceKey === undefined ? undefined : sha256(serviceKey);
   }
@@ -82,6 +84,7 @@ export class Authenticator {
     if (!credential || credential.isRevoked || this.revoked.has(credential.id)) throw refused;
     const expiresAt = credential.expiresAt === null ? null : toEpochMs(credential.expiresAt);
     if (expiresAt !== null && expiresAt <= Date.now()) throw refused;
+    this.recordUse(credential.id);
     return {
       kind: 'key',
       keyId: credential.id,

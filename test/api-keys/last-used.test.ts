@@ -1,0 +1,109 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asKey, createTestApp, type TestApp } from '../support/app.js';
+import { insertKey, insertPrincipal } from '../support/fixtures.js';
+
+const lastUsedWrites = (app: TestApp) => app.statements.filter((statement) => /^\s*update api_keys as k set last_used_at/.test(statement));
+
+async function row(app: TestApp, id: string) {
+  const { rows } = await sql<{ last_used_at: string | null; updated_at: string }>`
+    select last_used_at, updated_at from api_keys where id = ${id}`.execute(app.db.kysely);
+  return rows[0];
+}
+
+describe('last_used_at', () => {
+  let app: TestApp;
+  let principal: string;
+
+  beforeAll(async () => {
+    // Flushes only when the test says so.
+    app = await createTestApp({ LAST_USED_FLUSH_MS: '3600000' });
+    principal = await insertPrincipal(app.db);
+  });
+  afterAll(() => app.close());
+
+  it('costs one UPDATE for many requests with one key, and is right after the flush', async () => {
+    const key = await insertKey(app.db, principal, { scopes: ['api_keys:read'] });
+    const before = await row(app, key.id);
+    const writesBefore = lastUsedWrites(app).length;
+    const statementsBefore = app.statements.length;
+
+    const requests = 50;
+    const started = Date.now();
+    await Promise.all(Array.from({ length: requests }, () => app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey))));
+    const finished = Date.now();
+    // The requests themselves wrote nothing.
+    expect(app.statements.slice(statementsBefore).filter((statement) => /^\s*update/i.test(statement))).toEqual([]);
+    expect((await row(app, key.id)).last_used_at).toBeNull();
+
+    await app.lastUsed.flush();
+    expect(lastUsedWrites(app).length - writesBefore).toBe(1);
+    const after = await row(app, key.id);
+    const usedAt = Date.parse(after.last_used_at!.replace(' ', 'T').replace(/\+00$/, 'Z'));
+    expect(usedAt).toBeGreaterThanOrEqual(started - 1);
+    expect(usedAt).toBeLessThanOrEqual(finished + 1);
+    expect(after.updated_at).toBe(before.updated_at);
+
+    const listed = await app.rest(`/api/v1/api-keys/${key.id}`, asKey(key.rawKey));
+    expect(listed.body.result.last_used_at).toMatch(/Z$/);
+  });
+
+  it('writes many keys in one statement', async () => {
+    const keys = await Promise.all(Array.from({ length: 5 }, () => insertKey(app.db, principal)));
+    for (const key of keys) await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+    const writesBefore = lastUsedWrites(app).length;
+    await app.lastUsed.flush();
+    expect(lastUsedWrites(app).length - writesBefore).toBe(1);
+    for (const key of keys) expect((await row(app, key.id)).last_used_at).not.toBeNull();
+  });
+
+  it('does nothing when no key was used', async () => {
+    const writesBefore = lastUsedWrites(app).length;
+    await app.lastUsed.flush();
+    expect(lastUsedWrites(app).length).toBe(writesBefore);
+  });
+
+  it('never moves last_used_at backwards', async () => {
+    const key = await insertKey(app.db, principal);
+    await sql`update api_keys set last_used_at = '2999-01-01T00:00:00Z' where id = ${key.id}`.execute(app.db.kysely);
+    await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+    await app.lastUsed.flush();
+    expect((await row(app, key.id)).last_used_at).toBe('2999-01-01 00:00:00+00');
+  });
+
+  it('records no use for a refused key', async () => {
+    const key = await insertKey(app.db, principal, { isRevoked: true });
+    await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+    expect(app.lastUsed.size).toBe(0);
+  });
+});
+
+describe('last_used_at flushes', () => {
+  it('on its interval, at most once per interval for a busy key', async () => {
+    const app = await createTestApp({ LAST_USED_FLUSH_MS: '200' });
+    try {
+      const key = await insertKey(app.db, await insertPrincipal(app.db));
+      const started = Date.now();
+      while (Date.now() - started < 700) {
+        await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const writes = lastUsedWrites(app).length;
+      expect(writes).toBeGreaterThanOrEqual(2);
+      expect(writes).toBeLessThanOrEqual(5);
+      expect((await row(app, key.id)).last_used_at).not.toBeNull();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('when the app closes, before the database does', async () => {
+    const app = await createTestApp({ LAST_USED_FLUSH_MS: '3600000' });
+    const key = await insertKey(app.db, await insertPrincipal(app.db));
+    await app.rest('/api/v1/api-keys?limit=1', asKey(key.rawKey));
+    expect(lastUsedWrites(app)).toHaveLength(0);
+    await app.close();
+    expect(lastUsedWrites(app)).toHaveLength(1);
+  });
+});
