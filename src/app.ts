@@ -7,9 +7,10 @@ import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
-import { toAppError } from './errors.js';
+import { toAppError, unavailable } from './errors.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
+import { errorResponse } from './http/envelope.js';
 import { useRateLimit } from './http/use-rate-limit.js';
 import { useNoStore } from './http/use-no-store.js';
 import { useRestApi } from './http/use-rest-api.js';
@@ -62,7 +63,8 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
       useNoStore('/graphql'),
       useReadinessCheck({
         endpoint: '/readyz',
-        check: () => sql`select 1`.execute(db.kysely).then(() => true, () => false),
+        // 503 with the error envelope and Retry-After, like any API request during an outage.
+        check: () => sql`select 1`.execute(db.kysely).then(() => true, () => errorResponse(unavailable())),
       }),
     ],
   });

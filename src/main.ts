@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
@@ -18,6 +18,13 @@ async function main(command = 'serve'): Promise<void> {
   const app = createApp(config, { db });
   const server = createServer(app.yoga);
   server.keepAliveTimeout = 5000;
+  let stopping = false;
+  const unanswered = new Set<ServerResponse>();
+  server.on('request', (_request, response) => {
+    unanswered.add(response);
+    response.on('close', () => unanswered.delete(response));
+    if (stopping) response.setHeader('connection', 'close');
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -35,12 +42,14 @@ async function main(command = 'serve'): Promise<void> {
     console.log(`In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`);
   }
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    // Stop accepting; idle keep-alive sockets close now, busy ones after their response.
+    // Node keeps a keep-alive socket open after its answer, which would hold the exit back by
+    // keepAliveTimeout: answers from now on close their connection.
+    for (const response of unanswered) if (!response.headersSent) response.setHeader('connection', 'close');
+    // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
     server.close(() => {
       app.close().then(() => process.exit(0), (error) => {
         console.error('closing the database failed:', error);

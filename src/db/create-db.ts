@@ -6,6 +6,11 @@ import type { Config } from '../config.js';
 import type { Database } from './database.js';
 
 const TIMESTAMPTZ = 1184;
+
+/** The server cancels a slow statement (57014) and the connection stays usable. */
+const STATEMENT_TIMEOUT_MS = 3000;
+/** A little longer: only a server that cannot answer at all (a network black hole) reaches it. */
+const QUERY_TIMEOUT_MS = 4000;
 const identity = (value: string) => value;
 
 export interface DbOptions {
@@ -31,9 +36,11 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     const pool = new pg.Pool({
       connectionString: config.databaseUrl,
       max: options.poolSize ?? 10,
+      // An unreachable database must fail a request with 503 within seconds, never hang it.
       connectionTimeoutMillis: 3000,
-      query_timeout: 10_000,
-      options: '-c TimeZone=UTC -c statement_timeout=10000',
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+      options: `-c TimeZone=UTC -c statement_timeout=${STATEMENT_TIMEOUT_MS}`,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
           oid === TIMESTAMPTZ ? identity : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
@@ -41,6 +48,12 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     });
     // An idle client losing its connection must not take the process down; the pool replaces it.
     pool.on('error', () => {});
+    pool.on('connect', (client) => {
+      // The pool listens for errors only on idle clients; a client in use whose connection drops
+      // emits one too, and its query fails anyway, so the process must not crash on it.
+      client.on('error', () => {});
+      closeOnQueryTimeout(client);
+    });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
     return { kysely, embedded: false, close: () => kysely.destroy() };
   }
@@ -56,4 +69,23 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     log,
   });
   return { kysely, embedded: true, close: () => kysely.destroy() };
+}
+
+/**
+ * After a client-side query timeout, `pg` keeps waiting on that connection for the lost answer,
+ * so every later query on it would time out too and the pool would never recover: close it, and
+ * the pool opens a fresh one.
+ */
+function closeOnQueryTimeout(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      result.catch((error: Error) => {
+        // With a query still outstanding, `end` drops the socket at once, and the pool discards the client.
+        if (error.message === 'Query read timeout') client.end().catch(() => {});
+      });
+    }
+    return result;
+  }) as typeof client.query;
 }
