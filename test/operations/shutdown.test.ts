@@ -32,7 +32,8 @@ describe.each([
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'keys-gateway-'));
     testDb = embedded ? undefined : await createTestDb();
-    env = { PGLITE_DIR: dir, DATABASE_URL: testDb?.url ?? '', ASSISTANT_SERVICE_KEY: SERVICE_KEY };
+    // A subdirectory, so whatever is kept next to the data (a lock file) goes when `dir` does.
+    env = { PGLITE_DIR: path.join(dir, 'pglite'), DATABASE_URL: testDb?.url ?? '', ASSISTANT_SERVICE_KEY: SERVICE_KEY };
     gateway = await GatewayProcess.start(env);
   });
   afterAll(async () => {
