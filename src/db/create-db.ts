@@ -4,6 +4,7 @@ import { Kysely, PGliteDialect, PostgresDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Database } from './database.js';
+import { lockDataDir } from './embedded-lock.js';
 
 const TIMESTAMPTZ = 1184;
 
@@ -57,10 +58,14 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
     return { kysely, embedded: false, close: () => kysely.destroy() };
   }
+  let release = () => {};
   const kysely = new Kysely<Database>({
     dialect: new PGliteDialect({
       pglite: async () => {
-        if (!config.pgliteDir.includes('://')) mkdirSync(config.pgliteDir, { recursive: true });
+        if (!config.pgliteDir.includes('://')) {
+          mkdirSync(config.pgliteDir, { recursive: true });
+          release = lockDataDir(config.pgliteDir);
+        }
         const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity } });
         await pglite.exec("set time zone 'UTC'");
         return pglite;
@@ -68,7 +73,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     }),
     log,
   });
-  return { kysely, embedded: true, close: () => kysely.destroy() };
+  return { kysely, embedded: true, close: () => kysely.destroy().finally(() => release()) };
 }
 
 /**

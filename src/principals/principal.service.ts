@@ -108,3 +108,14 @@ function validateNewPrincipal(request: CreatePrincipalRequest): Omit<NewPrincipa
   }
   return { external_id: externalId, type: request.type, name: validateName(request.name, 'name'), metadata: metadata as Record<string, unknown> };
 }
+
+/** A principal by its uuid or, failing that, by its `external_id`; undefined when neither matches. */
+export async function findPrincipal(db: Kysely<Database>, viewer: Viewer, idOrExternalId: string): Promise<Principal | undefined> {
+  if (isUuid(idOrExternalId)) {
+    const [principal] = await getPrincipals(db, viewer, [idOrExternalId]);
+    if (principal) return principal;
+  }
+  if (viewer.kind !== 'service') return undefined;
+  const row = await findPrincipalByExternalId(db, idOrExternalId);
+  return row && toPrincipal(row);
+}
