@@ -100,7 +100,13 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
 
 /**
  * The deprecated offset mode: `offset` keys skipped in listing order, then `limit`.
- * PostgreSQL still walks every skipped key, so deep offsets cost time in proportion.
+ * The skipping walks only the index (created_at, id) to find where the page starts; rows are read
+ * for the page alone. Deep offsets still cost time in proportion to the offset.
+ *
+ * ```sql
+ * select … where (created_at, id) <= (select created_at, id from api_keys where … order by … offset $1 limit 1)
+ * order by created_at desc, id desc limit 51
+ * ```
  */
 export async function readOffsetPage<Row extends { id: string }>(
   db: Kysely<Database>,
@@ -109,11 +115,16 @@ export async function readOffsetPage<Row extends { id: string }>(
   select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
   total?: Scalar,
 ): Promise<PageRows<Row>> {
-  const pageQuery = select(scoped)
+  const start = scoped
+    .select(['created_at', 'id'])
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
-    .limit(page.limit + 1)
-    .offset(sql<number>`${page.offset.toString()}::bigint`);
+    .offset(sql<number>`${page.offset.toString()}::bigint`)
+    .limit(1);
+  const pageQuery = select(scoped.where(sql<SqlBool>`(created_at, id) <= (${start})`))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(page.limit + 1);
   const { rows, scalars } = await withScalars(db, pageQuery, { total });
   const more = rows.length > page.limit;
   return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
