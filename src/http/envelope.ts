@@ -1,7 +1,14 @@
+import { Response } from '@whatwg-node/fetch';
 import { toAppError } from '../errors.js';
 
+/** Status and headers of a JSON answer; plain headers let the server write them in one go. */
+export interface JsonInit {
+  status?: number;
+  headers?: Record<string, string>;
+}
+
 /** The seed's success envelope. */
-export function envelope(result: unknown, meta: unknown = null, init: ResponseInit & { message?: string } = {}): Response {
+export function envelope(result: unknown, meta: unknown = null, init: JsonInit & { message?: string } = {}): Response {
   const body = { result, success: true, suggestion: '', message: init.message ?? '', meta };
   return json(body, init);
 }
@@ -18,8 +25,11 @@ export function errorResponse(error: unknown, log: (error: unknown) => void = ()
   return json({ success: false, error: app.message, suggestion: app.suggestion }, { status: app.status, headers });
 }
 
-export function json(body: unknown, init: ResponseInit = {}): Response {
-  const headers = new Headers(init.headers);
-  headers.set('content-type', 'application/json; charset=utf-8');
-  return new Response(JSON.stringify(body), { ...init, headers });
+/**
+ * A JSON answer. It is the server's own Response class (not the global one), whose string body
+ * is written to the socket at once instead of being pumped through a stream chunk by chunk.
+ */
+export function json(body: unknown, init: JsonInit = {}): Response {
+  const headers = { 'content-type': 'application/json; charset=utf-8', ...init.headers };
+  return new Response(JSON.stringify(body), { status: init.status, headers });
 }
