@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asKey, createTestApp, type TestApp } from '../support/app.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
@@ -23,6 +24,18 @@ describe('writes racing with each other and with requests', () => {
     expect(answers.map((answer) => answer.status)).toEqual(Array(30).fill(201));
     expect(new Set(answers.map((answer) => answer.body.result.raw_key)).size).toBe(30);
     expect(await total()).toBe(before + 30);
+  });
+
+  it('lets a key revoked elsewhere mint nothing, even while this process still trusts it', async () => {
+    const minter = await insertKey(app.db, principal, { scopes: ['*'] });
+    expect((await app.rest('/api/v1/api-keys?limit=1', asKey(minter.rawKey))).status).toBe(200);
+    await sql`update api_keys set is_revoked = true, revoked_at = now() where id = ${minter.id}`.execute(app.db.kysely);
+    // Reading may still be served from the cache for up to AUTH_CACHE_MS; minting reads the row.
+    expect((await app.rest('/api/v1/api-keys?limit=1', asKey(minter.rawKey))).status).toBe(200);
+    const minted = await app.rest('/api/v1/api-keys', asKey(minter.rawKey), { method: 'POST', body: JSON.stringify({ name: 'late' }) });
+    expect(minted.status).toBe(401);
+    const { rows } = await sql`select 1 from api_keys where name = 'late'`.execute(app.db.kysely);
+    expect(rows).toEqual([]);
   });
 
   it('never lets a key through once its revoke has returned, while requests keep arriving', async () => {
