@@ -1,5 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import { createApp } from './app.js';
+import { createNodeListener } from './http/node-listener.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -16,7 +17,7 @@ async function main(command = 'serve'): Promise<void> {
 
   const demoKey = db.embedded ? await createDemoKey(db) : undefined;
   const app = createApp(config, { db });
-  const server = createServer(app.yoga);
+  const server = createServer(createNodeListener(app));
   server.keepAliveTimeout = 5000;
   let stopping = false;
   const unanswered = new Set<ServerResponse>();

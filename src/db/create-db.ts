@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
@@ -66,6 +65,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
           mkdirSync(config.pgliteDir, { recursive: true });
           release = lockDataDir(config.pgliteDir);
         }
+        // Imported here: a gateway on PostgreSQL never loads PGlite.
+        const { PGlite } = await import('@electric-sql/pglite');
         const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity } });
         await pglite.exec("set time zone 'UTC'");
         return pglite;

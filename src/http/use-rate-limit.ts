@@ -1,32 +1,52 @@
 import { createHash } from 'node:crypto';
+import { Response } from '@whatwg-node/fetch';
 import type { Plugin } from 'graphql-yoga';
 import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
 import { AppError } from '../errors.js';
-import { errorResponse, json } from './envelope.js';
 import { RateLimiter } from './rate-limiter.js';
+
+export interface Refusal {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
 
 /**
  * Refuses a caller over `perMinute` requests with 429 and `Retry-After`, before any other work.
  * A caller is its credential (by digest: secrets are not kept), or its address when it sends none.
  */
-export function useRateLimit(perMinute: number): Plugin<object, { req?: { socket?: { remoteAddress?: string } } }> {
-  const limiter = new RateLimiter(perMinute);
+export class RequestLimiter {
+  private readonly limiter: RateLimiter;
+
+  constructor(private readonly perMinute: number) {
+    this.limiter = new RateLimiter(perMinute);
+  }
+
+  /** Counts a request to `/graphql` or under `/api/`; the answer to send when it is one too many. */
+  refuse(path: string, headers: Pick<Headers, 'get'>, address: string | undefined): Refusal | undefined {
+    if (this.perMinute === 0 || !(path.startsWith('/api/') || path === '/graphql')) return undefined;
+    const credential = headers.get(SERVICE_KEY_HEADER) ?? headers.get(API_KEY_HEADER);
+    const caller = credential === null ? `address:${address ?? 'unknown'}` : createHash('sha256').update(credential).digest('base64');
+    const retryAfter = this.limiter.take(caller);
+    if (retryAfter === undefined) return undefined;
+    const error = new AppError('RATE_LIMITED', `more than ${this.perMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter);
+    const body = path === '/graphql'
+      ? { errors: [{ message: error.message, extensions: { code: error.code, suggestion: error.suggestion, retryAfter } }] }
+      : { success: false, error: error.message, suggestion: error.suggestion };
+    return {
+      status: error.status,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(retryAfter) },
+      body: JSON.stringify(body),
+    };
+  }
+}
+
+/** The limiter as a Yoga plugin, for requests that Yoga answers. */
+export function useRateLimit(limiter: RequestLimiter): Plugin<object, { req?: { socket?: { remoteAddress?: string } } }> {
   return {
     onRequest({ request, url, serverContext, endResponse }) {
-      if (perMinute === 0 || !(url.pathname.startsWith('/api/') || url.pathname === '/graphql')) return;
-      const credential = request.headers.get(SERVICE_KEY_HEADER) ?? request.headers.get(API_KEY_HEADER);
-      const caller = credential === null
-        ? `address:${serverContext?.req?.socket?.remoteAddress ?? 'unknown'}`
-        : createHash('sha256').update(credential).digest('base64');
-      const retryAfter = limiter.take(caller);
-      if (retryAfter === undefined) return;
-      const error = new AppError('RATE_LIMITED', `more than ${perMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter);
-      endResponse(url.pathname === '/graphql'
-        ? json(
-            { errors: [{ message: error.message, extensions: { code: error.code, suggestion: error.suggestion, retryAfter } }] },
-            { status: 429, headers: { 'retry-after': String(retryAfter) } },
-          )
-        : errorResponse(error));
+      const refusal = limiter.refuse(url.pathname, request.headers, serverContext?.req?.socket?.remoteAddress);
+      if (refusal) endResponse(new Response(refusal.body, refusal));
     },
   };
 }

@@ -13,8 +13,13 @@ type Route = (request: Request, url: URL, viewer: Viewer, params: Record<string,
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
 
-/** The REST-compatible routes under `/api/v1`, answered before GraphQL sees the request. */
-export function useRestApi(db: Db, authenticator: Authenticator, log: (error: unknown) => void): Plugin {
+export interface RestApi {
+  /** Answers a request under `/api/`: the route's answer, or the error envelope. */
+  handle(request: Request, url: URL): Promise<Response>;
+}
+
+/** The REST-compatible routes under `/api/v1`. */
+export function createRestApi(db: Db, authenticator: Authenticator, log: (error: unknown) => void): RestApi {
   const routes: Record<string, Partial<Record<string, Route>>> = {
     '/api/v1/api-keys': {
       GET: (_request, url, viewer) => listApiKeysRoute(db.kysely, viewer, url.searchParams),
@@ -68,9 +73,14 @@ export function useRestApi(db: Db, authenticator: Authenticator, log: (error: un
     }
   }
 
+  return { handle };
+}
+
+/** The REST routes as a Yoga plugin, answered before GraphQL sees the request. */
+export function useRestApi(rest: RestApi): Plugin {
   return {
     onRequest({ request, url, endResponse }) {
-      if (url.pathname.startsWith('/api/')) return handle(request, url).then(endResponse);
+      if (url.pathname.startsWith('/api/')) return rest.handle(request, url).then(endResponse);
     },
   };
 }

@@ -1,0 +1,143 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNodeListener } from '../../src/http/node-listener.js';
+import { asKey, asService, createTestApp, type TestApp } from '../support/app.js';
+import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
+
+interface Answer {
+  status: number;
+  contentType: string | null;
+  cacheControl: string | null;
+  body: unknown;
+}
+
+const read = async (response: Response): Promise<Answer> => ({
+  status: response.status,
+  contentType: response.headers.get('content-type'),
+  cacheControl: response.headers.get('cache-control'),
+  body: await response.json(),
+});
+
+describe('the HTTP server', () => {
+  let app: TestApp;
+  let server: Server;
+  let base: string;
+  let reader: string;
+  let writer: string;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    const principal = await insertPrincipal(app.db);
+    reader = (await insertKey(app.db, principal, { scopes: ['api_keys:read'] })).rawKey;
+    writer = (await insertKey(app.db, principal, { scopes: ['api_keys:write'] })).rawKey;
+    await insertManyKeys(app.db, principal, 30);
+    server = createServer(createNodeListener(app));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await app.close();
+  });
+
+  /** The same POST through the server and through Yoga alone. */
+  async function both(body: unknown, headers: Record<string, string>) {
+    const init = { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+    const served = await read(await fetch(`${base}/graphql`, init));
+    const yoga = await read(await app.yoga.fetch('http://gateway/graphql', init));
+    return { served, yoga };
+  }
+
+  const page = `query Page($first: Int, $after: String) {
+    apiKeys(first: $first, after: $after) { totalCount edges { cursor node { ...Key } } pageInfo { hasNextPage endCursor } }
+  }
+  fragment Key on ApiKey { id keyId name scopes createdAt principal { name } }`;
+
+  it.each([
+    ['a page with variables and a fragment', { query: page, variables: { first: 5 } }, () => asKey(reader)],
+    ['a choice between operations', { query: `${page} query Viewer { viewer { scopes } }`, operationName: 'Viewer' }, () => asKey(reader)],
+    ['no credentials', { query: '{ apiKeys { totalCount } }' }, () => ({})],
+    ['a key without the read scope', { query: '{ apiKeys { totalCount } }' }, () => asKey(writer)],
+    ['a cursor that does not decode', { query: page, variables: { after: 'bm9wZQ' } }, () => asKey(reader)],
+    ['a query over the cost limit', { query: `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: apiKeys(first: 200) { totalCount }`).join(' ')} }` }, () => asService],
+    ['a query that does not parse', { query: '{ apiKeys {' }, () => asKey(reader)],
+    ['a query that does not validate', { query: '{ apiKeys { nope } }' }, () => asKey(reader)],
+    ['variables of the wrong type', { query: page, variables: { first: 'many' } }, () => asKey(reader)],
+    ['a body with an unknown member', { query: '{ viewer { scopes } }', extras: 1 }, () => asKey(reader)],
+  ])('answers %s exactly as Yoga does', async (_case, body, headers) => {
+    const { served, yoga } = await both(body, headers());
+    expect(served).toEqual(yoga);
+  });
+
+  it.each([
+    ['a page', '/api/v1/api-keys?limit=3', () => asKey(reader)],
+    ['an offset page', '/api/v1/api-keys?offset=2&limit=3', () => asKey(reader)],
+    ['a bad parameter', '/api/v1/api-keys?limit=0', () => asKey(reader)],
+    ['no credentials', '/api/v1/api-keys', () => ({})],
+    ['a missing key', '/api/v1/api-keys/3c90c3cc-0d44-4b50-8888-8dd25736052a', () => asKey(reader)],
+    ['an unknown route', '/api/v1/nothing', () => asKey(reader)],
+  ])('answers a REST read of %s exactly as Yoga does', async (_case, path, headers) => {
+    const served = await fetch(`${base}${path}`, { headers: headers() });
+    const yoga = await app.yoga.fetch(`http://gateway${path}`, { headers: headers() });
+    expect(await read(served)).toEqual(await read(yoga));
+    expect(served.headers.get('deprecation')).toBe(yoga.headers.get('deprecation'));
+  });
+
+  it('answers a page from the fast path with no-store and the keys', async () => {
+    const { served } = await both({ query: page, variables: { first: 5 } }, asKey(reader));
+    expect(served).toMatchObject({ status: 200, contentType: 'application/json; charset=utf-8', cacheControl: 'no-store' });
+    expect((served.body as any).data.apiKeys.edges).toHaveLength(5);
+  });
+
+  it('hands mutations, GET and REST to Yoga', async () => {
+    const mutation = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...asService },
+      body: JSON.stringify({ query: 'mutation { createPrincipal(input: { externalId: "via-server", type: "agent", name: "x" }) { created } }' }),
+    });
+    expect(await mutation.json()).toEqual({ data: { createPrincipal: { created: true } } });
+    const get = await fetch(`${base}/graphql?query=${encodeURIComponent('{ viewer { scopes } }')}`, { headers: asKey(reader) });
+    expect(await get.json()).toEqual({ data: { viewer: { scopes: ['api_keys:read'] } } });
+    const rest = await fetch(`${base}/api/v1/api-keys?limit=1`, { headers: asKey(reader) });
+    expect(rest.status).toBe(200);
+  });
+});
+
+describe('the HTTP server under a rate limit', () => {
+  let app: TestApp;
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await createTestApp({ RATE_LIMIT_PER_MINUTE: '60' });
+    server = createServer(createNodeListener(app));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await app.close();
+  });
+
+  it('counts fast-path queries and refuses the one too many with 429', async () => {
+    const ask = () => fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...asService },
+      body: JSON.stringify({ query: '{ viewer { isService } }' }),
+    });
+    for (let i = 0; i < 10; i++) expect((await ask()).status).toBe(200);
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await refused.json()).errors[0].extensions.code).toBe('RATE_LIMITED');
+  });
+
+  it('counts REST reads too', async () => {
+    const ask = () => fetch(`${base}/api/v1/api-keys?limit=1`, { headers: { 'x-api-key': 'ak_someone' } });
+    for (let i = 0; i < 10; i++) expect((await ask()).status).toBe(401);
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ success: false, error: expect.stringMatching(/requests a minute/) });
+  });
+});
