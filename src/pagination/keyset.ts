@@ -8,9 +8,9 @@ type Keys = SelectQueryBuilder<Database, 'api_keys', object>;
 
 export interface PageRows<Row> {
   rows: Row[];
-  /** Keys exist after the page's last key (older), anywhere in the listing. */
+  /** Keys exist after the page's last key (older), anywhere in the listing; see `Page.bothWays`. */
   hasNext: boolean;
-  /** Keys exist before the page's first key (newer), anywhere in the listing. */
+  /** Keys exist before the page's first key (newer), anywhere in the listing; see `Page.bothWays`. */
   hasPrevious: boolean;
   /** The value of `total` when one was asked for. */
   total?: number;
@@ -80,9 +80,10 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
 
   const beyond = (op: Comparison, position: Position) =>
     sql<boolean>`exists(${scoped.select(sql.lit(1).as('one')).where(compare(op, position))})`;
+  // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
   const { rows: found, scalars } = await withScalars(db, pageQuery, {
-    newer_exist: page.after && beyond('>=', page.after),
-    older_exist: page.before && beyond('<=', page.before),
+    newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
+    older_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('<=', page.before) : undefined,
     total,
   });
   const more = found.length > page.limit;

@@ -7,10 +7,12 @@ export const MAX_OFFSET = 2n ** 63n - 1n;
 
 /**
  * What to read, independent of storage and protocol: the window between `after` and `before`,
- * then its first `limit` keys, or its last `limit` when `fromEnd`.
+ * then its first `limit` keys, or its last `limit` when `fromEnd`. `bothWays` asks for exact
+ * flags in both directions (GraphQL's pageInfo); otherwise only the flag in the paging direction
+ * is wanted (REST's has_more), which saves a lookup on the other side of the cursor.
  */
 export type Page =
-  | { kind: 'keyset'; limit: number; fromEnd: boolean; after?: Position; before?: Position }
+  | { kind: 'keyset'; limit: number; fromEnd: boolean; bothWays: boolean; after?: Position; before?: Position }
   | { kind: 'offset'; limit: number; offset: bigint };
 
 export interface ConnectionArgs {
@@ -35,6 +37,7 @@ export function connectionPage(args: ConnectionArgs): Page {
     kind: 'keyset',
     limit: first ?? last ?? DEFAULT_PAGE_SIZE,
     fromEnd: last != null,
+    bothWays: true,
     after: args.after != null ? decodeCursor(args.after, 'after') : undefined,
     before: args.before != null ? decodeCursor(args.before, 'before') : undefined,
   };
@@ -72,6 +75,7 @@ export function listPage(params: ListParams): Page {
     kind: 'keyset',
     limit,
     fromEnd: params.before !== undefined,
+    bothWays: false,
     after: params.after !== undefined ? decodeCursor(params.after, 'after') : undefined,
     before: params.before !== undefined ? decodeCursor(params.before, 'before') : undefined,
   };
