@@ -6,6 +6,7 @@
  * Writes bench/results.json and bench/RESULTS.md. Not a test: it prints figures and flags wrong answers.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -129,12 +130,20 @@ async function startFloor(databaseUrl: string, principalId: string) {
   return { url, child };
 }
 
+/** The node arguments of `npm start` ("npm run build --silent && node <arguments>"), so the two never differ. */
+function startArguments(): string[] {
+  const start: string = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')).scripts.start;
+  const node = start.split('&&').pop()!.trim().split(/\s+/);
+  if (node[0] !== 'node') throw new Error(`npm start no longer ends in a node command: ${start}`);
+  return node.slice(1);
+}
+
 /** As `npm start` runs it (build, then node on the bundle), minus npm: the pid we sample is the gateway's own. */
 async function startGateway(databaseUrl: string) {
   const port = await freePort();
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   const started = performance.now();
-  const child = startNode('gateway', ['--enable-source-maps', 'dist/main.js'], {
+  const child = startNode('gateway', startArguments(), {
     DATABASE_URL: databaseUrl,
     PORT: String(port),
     HOST,

@@ -52,6 +52,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       // The pool listens for errors only on idle clients; a client in use whose connection drops
       // emits one too, and its query fails anyway, so the process must not crash on it.
       client.on('error', () => {});
+      prepareStatements(client);
       closeOnQueryTimeout(client);
     });
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
@@ -75,6 +76,25 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     log,
   });
   return { kysely, embedded: true, close: () => kysely.destroy().finally(() => release()) };
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Sends every statement as a named prepared statement, so that each connection plans a query
+ * shape once instead of on every request (planning a page with its flags took longer than running
+ * it). Kysely renders values as parameters, so the shapes are few: one per filter combination,
+ * direction and `in (…)` list length.
+ */
+function prepareStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((text: unknown, values?: unknown, ...rest: unknown[]) => {
+    if (typeof text !== 'string' || !Array.isArray(values)) return query(text, values, ...rest);
+    let name = statementNames.get(text);
+    // Past a bound, new shapes go unnamed rather than grow the map without end.
+    if (name === undefined && statementNames.size < 5000) statementNames.set(text, (name = `k${statementNames.size}`));
+    return name === undefined ? query(text, values, ...rest) : query({ name, text, values }, ...rest);
+  }) as typeof client.query;
 }
 
 /**

@@ -58,7 +58,7 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
  * either direction, not just the one being paged in.
  *
  * ```sql
- * select * from (select exists(… where (created_at, id) >= ($1, $2)) as newer_exist, (…) as total) scalars
+ * select * from (select (… where (created_at, id) >= ($1, $2) order by … limit 1) is not null as newer_exist, (…) as total) scalars
  * left join lateral (select … where (created_at, id) < ($1, $2) order by created_at desc, id desc limit 51) page on true
  * ```
  */
@@ -78,8 +78,13 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
     .orderBy('id', direction)
     .limit(page.limit + 1);
 
-  const beyond = (op: Comparison, position: Position) =>
-    sql<boolean>`exists(${scoped.select(sql.lit(1).as('one')).where(compare(op, position))})`;
+  // The first key beyond the cursor, in index order, rather than exists(): the planner may run an
+  // exists() as a sequential scan, fast only while matching rows happen to be stored first.
+  const beyond = (op: Comparison, position: Position) => {
+    const direction = op === '>=' ? 'asc' : 'desc';
+    const first = scoped.select(sql.lit(1).as('one')).where(compare(op, position)).orderBy('created_at', direction).orderBy('id', direction).limit(1);
+    return sql<boolean>`(${first}) is not null`;
+  };
   // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
   const { rows: found, scalars } = await withScalars(db, pageQuery, {
     newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
