@@ -54,15 +54,17 @@ const ANY = '00000000-0000-0000-0000-000000000000';
 
 /**
  * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
- * pact, or of everything is one lookup in the trigger-kept `api_key_counts`; other filters count rows.
+ * pact, or of everything, with or without `is_revoked`, is one lookup in the trigger-kept
+ * `api_key_counts`; a `delegation_id` filter, or a pact without a principal, counts rows.
  */
 function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
-  if (scope.delegationId === undefined && scope.isRevoked === undefined && (scope.pactId === undefined || scope.principalId !== undefined)) {
+  if (scope.delegationId === undefined && (scope.pactId === undefined || scope.principalId !== undefined)) {
     const counter = db
       .selectFrom('api_key_counts')
       .select('count')
       .where('principal_id', '=', scope.principalId ?? ANY)
-      .where('pact_id', '=', scope.pactId ?? ANY);
+      .where('pact_id', '=', scope.pactId ?? ANY)
+      .where((eb) => (scope.isRevoked === undefined ? eb('revoked', 'is', null) : eb('revoked', '=', scope.isRevoked)));
     return sql<number>`coalesce((${counter}), 0)`;
   }
   return sql<number>`(${scoped(db, scope).select(sql`count(*)`.as('count'))})`;

@@ -28,5 +28,7 @@ export type ApiKeyRow = Omit<Selectable<ApiKeyTable>, 'key_hash'>;
 export interface ApiKeyCountTable {
   principal_id: string;
   pact_id: string;
+  /** null: any state. */
+  revoked: boolean | null;
   count: ColumnType<string, never, never>;
 }

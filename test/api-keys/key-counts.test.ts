@@ -21,16 +21,19 @@ describe('totals kept by triggers', () => {
 
   /** Every scope the counters answer, checked against count(*) over the rows themselves. */
   async function expectExactTotals() {
-    const scopes: KeyScope[] = [{}];
+    const scopes: KeyScope[] = [{}, { isRevoked: true }, { isRevoked: false }];
     for (const principalId of [alice, bob]) {
-      scopes.push({ principalId });
-      for (const pactId of [PACT_A, PACT_B]) scopes.push({ principalId, pactId });
+      for (const isRevoked of [undefined, true, false]) {
+        scopes.push({ principalId, isRevoked });
+        for (const pactId of [PACT_A, PACT_B]) scopes.push({ principalId, pactId, isRevoked });
+      }
     }
     for (const scope of scopes) {
       const { rows } = await sql<{ count: string }>`
         select count(*) from api_keys
         where (${scope.principalId ?? null}::uuid is null or principal_id = ${scope.principalId ?? null})
-          and (${scope.pactId ?? null}::uuid is null or pact_id = ${scope.pactId ?? null})`.execute(db.kysely);
+          and (${scope.pactId ?? null}::uuid is null or pact_id = ${scope.pactId ?? null})
+          and (${scope.isRevoked ?? null}::boolean is null or is_revoked = ${scope.isRevoked ?? null})`.execute(db.kysely);
       expect(await countKeys(db.kysely, scope), JSON.stringify(scope)).toBe(Number(rows[0].count));
     }
   }
@@ -46,6 +49,8 @@ describe('totals kept by triggers', () => {
     await sql`update api_keys set pact_id = ${PACT_B} where id in (select id from api_keys where pact_id = ${PACT_A} limit 10)`.execute(db.kysely);
     await sql`update api_keys set principal_id = ${bob} where id in (select id from api_keys where principal_id = ${alice} limit 5)`.execute(db.kysely);
     await sql`update api_keys set pact_id = null where id in (select id from api_keys where pact_id = ${PACT_B} limit 3)`.execute(db.kysely);
+    await sql`update api_keys set is_revoked = true, revoked_at = now() where id in (select id from api_keys order by random() limit 30)`.execute(db.kysely);
+    await expectExactTotals();
     await sql`update api_keys set is_revoked = true, revoked_at = now()`.execute(db.kysely);
     await expectExactTotals();
 
