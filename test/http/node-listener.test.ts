@@ -19,10 +19,23 @@ const read = async (response: Response): Promise<Answer> => ({
   body: await response.json(),
 });
 
+/** The gateway's real HTTP server on a free port; its URL, and how to stop it and the app. */
+async function serve(app: TestApp): Promise<{ base: string; stop: () => Promise<void> }> {
+  const server: Server = createServer(createNodeListener(app));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      await app.close();
+    },
+  };
+}
+
 describe('the HTTP server', () => {
   let app: TestApp;
-  let server: Server;
   let base: string;
+  let stop: () => Promise<void>;
   let reader: string;
   let writer: string;
 
@@ -32,14 +45,9 @@ describe('the HTTP server', () => {
     reader = (await insertKey(app.db, principal, { scopes: ['api_keys:read'] })).rawKey;
     writer = (await insertKey(app.db, principal, { scopes: ['api_keys:write'] })).rawKey;
     await insertManyKeys(app.db, principal, 30);
-    server = createServer(createNodeListener(app));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, stop } = await serve(app));
   });
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await app.close();
-  });
+  afterAll(() => stop());
 
   /** The same POST through the server and through Yoga alone. */
   async function both(body: unknown, headers: Record<string, string>) {
@@ -105,20 +113,13 @@ describe('the HTTP server', () => {
 });
 
 describe('the HTTP server under a rate limit', () => {
-  let app: TestApp;
-  let server: Server;
   let base: string;
+  let stop: () => Promise<void>;
 
   beforeAll(async () => {
-    app = await createTestApp({ RATE_LIMIT_PER_MINUTE: '60' });
-    server = createServer(createNodeListener(app));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ base, stop } = await serve(await createTestApp({ RATE_LIMIT_PER_MINUTE: '60' })));
   });
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-    await app.close();
-  });
+  afterAll(() => stop());
 
   it('counts fast-path queries and refuses the one too many with 429', async () => {
     const ask = () => fetch(`${base}/graphql`, {
