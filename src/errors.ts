@@ -58,10 +58,17 @@ export function isUnavailable(error: unknown): boolean {
     .test(error.message);
 }
 
+/** Text PostgreSQL cannot store (a NUL character), or a date-time out of its range. */
+const unstorableValueCodes = new Set(['22021', '22P05', '22007', '22008', '22009']);
+
 /** Turns anything thrown into an `AppError`, or returns undefined for a real bug (which gets masked). */
 export function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   if (isUnavailable(error)) return unavailable();
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && unstorableValueCodes.has(code)) {
+    return badInput('a value holds a character or a date that cannot be stored', 'Remove NUL (\\u0000) characters, and keep dates between year 1 and 9999.');
+  }
   const cause = (error as { cause?: unknown; originalError?: unknown } | null);
   if (cause?.originalError && cause.originalError !== error) return toAppError(cause.originalError);
   return undefined;

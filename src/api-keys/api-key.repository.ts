@@ -55,10 +55,13 @@ const ANY = '00000000-0000-0000-0000-000000000000';
 /**
  * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
  * pact, or of everything, with or without `is_revoked`, is one lookup in the trigger-kept
- * `api_key_counts`; a `delegation_id` filter, or a pact without a principal, counts rows.
+ * `api_key_counts`; a `delegation_id` filter, a pact without a principal, or the nil uuid counts rows.
  */
 function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
-  if (scope.delegationId === undefined && (scope.pactId === undefined || scope.principalId !== undefined)) {
+  // The nil uuid means "any" in the counters, so a filter on it as a real value counts rows.
+  const counted = scope.delegationId === undefined && scope.principalId !== ANY && scope.pactId !== ANY
+    && (scope.pactId === undefined || scope.principalId !== undefined);
+  if (counted) {
     const counter = db
       .selectFrom('api_key_counts')
       .select('count')

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
-import { toRfc3339 } from '../db/timestamp.js';
+import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import { encodeCursor, type Position } from '../pagination/cursor.js';
@@ -52,7 +52,6 @@ export interface KeyPage {
   total(): Promise<number>;
 }
 
-const timestamp = (value: ApiKeyRow['expires_at']) => (value === null ? null : toRfc3339(value));
 
 export function toApiKey(row: ApiKeyRow): ApiKey {
   return {
@@ -61,10 +60,10 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
     name: row.name,
     keyPrefix: row.key_prefix,
     scopes: row.scopes,
-    expiresAt: timestamp(row.expires_at),
-    lastUsedAt: timestamp(row.last_used_at),
+    expiresAt: toRfc3339OrNull(row.expires_at),
+    lastUsedAt: toRfc3339OrNull(row.last_used_at),
     isRevoked: row.is_revoked,
-    revokedAt: timestamp(row.revoked_at),
+    revokedAt: toRfc3339OrNull(row.revoked_at),
     createdAt: toRfc3339(row.created_at),
     updatedAt: toRfc3339(row.updated_at),
     delegationId: row.delegation_id,
@@ -213,8 +212,9 @@ function keyGrant(minter: Minter | undefined, principalId: string, input: NewApi
     throw new AppError('FORBIDDEN', `this API key cannot grant the ${lacking} scope, which it does not hold`, `Grant only scopes this key holds (${minter.scopes.join(', ') || 'none'}); "*" comes only from a "*" key.`);
   }
   let expiresAt = input.expiresAt?.utc ?? null;
-  if (minter.expires_at !== null) {
-    const limit = parseInstant(toRfc3339(minter.expires_at))!;
+  // A minter that never expires (null or infinity) sets no limit.
+  const limit = parseInstant(toRfc3339OrNull(minter.expires_at) ?? '');
+  if (limit) {
     if (input.expiresAt === undefined) expiresAt = limit.utc;
     else if (input.expiresAt.epochMicros > limit.epochMicros) {
       throw badInput(`expires_at ${input.expiresAt.utc} is later than this API key's own expiry, ${limit.utc}`, 'Pass an expires_at no later than the expiry of the key that creates it, or leave it out to get that expiry.');

@@ -13,7 +13,9 @@ export type PgTimestamp = string & { readonly __pgTimestamp: unique symbol };
  */
 export function toRfc3339(value: PgTimestamp): string {
   const match = pgTimestamp.exec(value);
-  if (!match) throw new Error(`unexpected timestamptz text: ${value}`);
+  // Values other writers may store that RFC 3339 cannot say (infinity, years past 9999, BC):
+  // shown as PostgreSQL prints them rather than failing the whole answer.
+  if (!match) return value;
   const [, date, time, fraction = '', hours, minutes = '00', seconds = '00'] = match;
   const micros = fraction.padEnd(6, '0');
   if (hours === '+00' && minutes === '00' && seconds === '00') return `${date}T${time}.${micros}Z`;
@@ -23,14 +25,27 @@ export function toRfc3339(value: PgTimestamp): string {
   return `${utc.slice(0, 19)}.${micros}Z`;
 }
 
-/** Whether a string is a `timestamptz` in PostgreSQL's ISO output form naming a real instant. */
+/** Whether a string is a UTC `timestamptz` in PostgreSQL's ISO output form naming a real instant (years 1..9999). */
 export function isPgTimestamp(value: string): value is PgTimestamp {
   const match = pgTimestamp.exec(value);
-  if (!match) return false;
+  if (!match || match[1].startsWith('0000') || match[4] !== '+00' || match[5] || match[6]) return false;
   const iso = `${match[1]}T${match[2]}Z`;
   const parsed = Date.parse(iso);
   return Number.isFinite(parsed) && new Date(parsed).toISOString().slice(0, 19) === iso.slice(0, 19);
 }
 
-/** Milliseconds since the epoch, for comparing with the clock. */
-export const toEpochMs = (value: PgTimestamp): number => Date.parse(toRfc3339(value));
+/**
+ * An instant for a nullable column: `infinity` (as in "never expires") is shown as null and
+ * `-infinity` as the earliest instant.
+ */
+export function toRfc3339OrNull(value: PgTimestamp | null): string | null {
+  if (value === null || value === 'infinity') return null;
+  return value === '-infinity' ? '0001-01-01T00:00:00.000000Z' : toRfc3339(value);
+}
+
+/** Milliseconds since the epoch, for comparing with the clock; `±infinity` as `±Infinity`. */
+export function toEpochMs(value: PgTimestamp): number {
+  if (value === 'infinity') return Infinity;
+  if (value === '-infinity') return -Infinity;
+  return Date.parse(toRfc3339(value));
+}

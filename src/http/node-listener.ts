@@ -24,23 +24,23 @@ type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => strin
  * answers the unusual.
  */
 export function createNodeListener(app: App): RequestListener {
-  return (req, res) => {
+  return (req, res) => guarded(res, () => {
     if (req.method === 'GET' && req.url?.startsWith('/api/')) return answerRestRead(app, req, res);
     if (!isFastCandidate(req)) return app.yoga(req, res);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('error', () => res.destroy());
-    req.on('end', () => {
+    req.on('end', () => guarded(res, () => {
       const body = Buffer.concat(chunks);
-      const params = parseParams(body);
       const request = { headers: { get: (name: string) => header(req, name) } };
+      const refusal = app.limiter.refuse('/graphql', request.headers, req.socket.remoteAddress);
+      if (refusal) return send(res, refusal.status, refusal.headers, refusal.body);
+      const params = parseParams(body);
       const enveloped = params && app.yoga.getEnveloped({ request, params } as never);
       const document = enveloped && parseQuery(enveloped, params);
       if (!enveloped || !document) return handOver(app, req, res, body);
-
-      const refusal = app.limiter.refuse('/graphql', request.headers, req.socket.remoteAddress);
-      if (refusal) return send(res, refusal.status, refusal.headers, refusal.body);
-      Promise.resolve(enveloped.contextFactory())
+      Promise.resolve()
+        .then(() => enveloped.contextFactory())
         .then((contextValue) =>
           enveloped.execute({
             schema: enveloped.schema,
@@ -49,17 +49,15 @@ export function createNodeListener(app: App): RequestListener {
             variableValues: params.variables,
             operationName: params.operationName,
           }) as Promise<Result>)
-        .then(
-          (result) => {
-            // Yoga shapes errors for the wire in ways of its own; a query is safe to run again there.
-            if (result.errors?.length) return handOver(app, req, res, body);
-            const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-            send(res, 200, headers, (result.stringify ?? JSON.stringify)(result));
-          },
-          () => res.destroy(),
-        );
-    });
-  };
+        .then((result) => {
+          // Yoga shapes errors for the wire in ways of its own; a query is safe to run again there.
+          if (result.errors?.length) return handOver(app, req, res, body);
+          const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+          send(res, 200, headers, (result.stringify ?? JSON.stringify)(result));
+        })
+        .catch(() => res.destroy());
+    }));
+  });
 }
 
 /** A REST read: the route table answers it directly; there is no body to read. */
@@ -72,6 +70,15 @@ function answerRestRead(app: App, req: IncomingMessage, res: ServerResponse): vo
     .handle({ method: 'GET', headers } as unknown as Request, url)
     .then(async (response) => send(res, response.status, Object.fromEntries(response.headers), await response.text()))
     .catch(() => res.destroy());
+}
+
+/** Whatever a request does, it must not take the process down: at worst its connection is dropped. */
+function guarded(res: ServerResponse, run: () => void): void {
+  try {
+    run();
+  } catch {
+    res.destroy();
+  }
 }
 
 function isFastCandidate(req: IncomingMessage): boolean {
@@ -121,9 +128,13 @@ function parseQuery(enveloped: Enveloped, params: Params): DocumentNode | undefi
 
 /** Lets Yoga answer a request whose body has already been read. */
 function handOver(app: App, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
-  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+  // A fixed origin: the path is all Yoga routes on, and a Host header is the client's to garble.
+  const url = new URL(req.url ?? '/', 'http://gateway');
   const headers = Object.entries(req.headers).flatMap(([name, value]): [string, string][] => (typeof value === 'string' ? [[name, value]] : []));
-  Promise.resolve(app.yoga.fetch(url, { method: req.method, headers, body: new Uint8Array(body) }, { req, res } as never))
+  // The limiter has already counted this request.
+  const serverContext = { req, res, counted: true };
+  Promise.resolve()
+    .then(() => app.yoga.fetch(url, { method: req.method, headers, body: new Uint8Array(body) }, serverContext as never))
     .then(async (response) => {
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(Buffer.from(await response.arrayBuffer()));

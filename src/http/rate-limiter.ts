@@ -1,3 +1,5 @@
+const MAX_CALLERS = 100_000;
+
 /**
  * Token buckets, one per caller: `perMinute` requests a minute on average, with bursts of up to
  * ten seconds' worth. Buckets idle for a minute are full again and are dropped.
@@ -21,6 +23,8 @@ export class RateLimiter {
     bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.ratePerMs);
     bucket.at = now;
     this.buckets.set(caller, bucket);
+    // Callers sending ever new credentials must not grow the map without end: drop the oldest.
+    if (this.buckets.size > MAX_CALLERS) this.buckets.delete(this.buckets.keys().next().value!);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return undefined;

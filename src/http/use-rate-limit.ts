@@ -42,9 +42,11 @@ export class RequestLimiter {
 }
 
 /** The limiter as a Yoga plugin, for requests that Yoga answers. */
-export function useRateLimit(limiter: RequestLimiter): Plugin<object, { req?: { socket?: { remoteAddress?: string } } }> {
+export function useRateLimit(limiter: RequestLimiter): Plugin<object, { req?: { socket?: { remoteAddress?: string } }; counted?: boolean }> {
   return {
     onRequest({ request, url, serverContext, endResponse }) {
+      // Handed over by the server's handler, which has counted it already.
+      if (serverContext?.counted) return;
       const refusal = limiter.refuse(url.pathname, request.headers, serverContext?.req?.socket?.remoteAddress);
       if (refusal) endResponse(new Response(refusal.body, refusal));
     },

@@ -2,9 +2,13 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { PrincipalRow } from './principal.table.js';
 
+// Named, not `*`: a statement prepared on a connection must keep its result shape when another
+// writer adds a column to the table.
+const columns = ['id', 'external_id', 'type', 'name', 'metadata', 'created_at', 'updated_at'] as const;
+
 /** The principals among `ids`, in no particular order. */
 export function findPrincipalsByIds(db: Kysely<Database>, ids: readonly string[]): Promise<PrincipalRow[]> {
-  return db.selectFrom('principals').selectAll().where('id', 'in', ids).execute();
+  return db.selectFrom('principals').select(columns).where('id', 'in', ids).execute();
 }
 
 export interface NewPrincipalRow {
@@ -18,17 +22,17 @@ export interface NewPrincipalRow {
  * Inserts a principal unless one with its `external_id` exists; undefined in that case.
  *
  * @example
- * // insert into principals (...) values (...) on conflict (external_id) do nothing returning *
+ * // insert into principals (...) values (...) on conflict (external_id) do nothing returning id, external_id, …
  */
 export function insertPrincipal(db: Kysely<Database>, values: NewPrincipalRow): Promise<PrincipalRow | undefined> {
   return db
     .insertInto('principals')
     .values(values)
     .onConflict((conflict) => conflict.column('external_id').doNothing())
-    .returningAll()
+    .returning(columns)
     .executeTakeFirst();
 }
 
 export function findPrincipalByExternalId(db: Kysely<Database>, externalId: string): Promise<PrincipalRow | undefined> {
-  return db.selectFrom('principals').selectAll().where('external_id', '=', externalId).executeTakeFirst();
+  return db.selectFrom('principals').select(columns).where('external_id', '=', externalId).executeTakeFirst();
 }

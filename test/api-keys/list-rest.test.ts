@@ -197,3 +197,44 @@ describe('who sees which keys', () => {
     expect((await app.rest('/api/v1/api-keys', asKey(expired.rawKey))).status).toBe(401);
   });
 });
+
+describe('values other writers and callers may send', () => {
+  let app: TestApp;
+  let principal: string;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+    principal = await insertPrincipal(app.db);
+  });
+  afterAll(() => app.close());
+
+  it("takes an expires_at of 'infinity' written in SQL as never expiring", async () => {
+    const key = await insertKey(app.db, principal);
+    await app.db.kysely.updateTable('api_keys').set({ expires_at: 'infinity' }).where('id', '=', key.id).execute();
+    const { status, body } = await app.rest('/api/v1/api-keys', asKey(key.rawKey));
+    expect(status).toBe(200);
+    expect(body.result.find((row: { id: string }) => row.id === key.id).expires_at).toBeNull();
+    const minted = await app.rest('/api/v1/api-keys', { ...asKey(key.rawKey), 'content-type': 'application/json' }, { method: 'POST', body: JSON.stringify({ name: 'child' }) });
+    expect(minted.status).toBe(201);
+    await app.db.kysely.updateTable('api_keys').set({ expires_at: '-infinity' }).where('id', '=', key.id).execute();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await app.rest('/api/v1/api-keys', asKey(key.rawKey))).status).toBe(401);
+  });
+
+  it('refuses a NUL character in a name with 422, not 500', async () => {
+    const { status, body } = await app.rest('/api/v1/api-keys', { ...asService, 'content-type': 'application/json' }, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'a\u0000b', principal_id: principal }),
+    });
+    expect(status).toBe(422);
+    expect(body.success).toBe(false);
+  });
+
+  it('counts exactly when a filter names the nil uuid', async () => {
+    const nil = '00000000-0000-0000-0000-000000000000';
+    await insertKey(app.db, principal, { pactId: nil });
+    const { body } = await app.rest(`/api/v1/api-keys?pact_id=${nil}&principal_id=${principal}`, asService);
+    expect(body.result).toHaveLength(1);
+    expect(body.meta.total).toBe(1);
+  });
+});

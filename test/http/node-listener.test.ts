@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodeListener } from '../../src/http/node-listener.js';
@@ -140,5 +140,26 @@ describe('the HTTP server under a rate limit', () => {
     const refused = await ask();
     expect(refused.status).toBe(429);
     expect(await refused.json()).toMatchObject({ success: false, error: expect.stringMatching(/requests a minute/) });
+  });
+});
+
+describe('the HTTP server given a garbled Host header', () => {
+  it('answers, and stays up, whichever path the request takes', async () => {
+    const { base, stop } = await serve(await createTestApp());
+    const { port } = new URL(base);
+    const post = (body: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest(
+          { host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { host: 'a b', 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (response) => response.resume().on('end', () => resolve(response.statusCode ?? 0)),
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+    // One handed to Yoga for its shape, one for its errors (no credentials).
+    expect(await post('{"query":1}')).toBeGreaterThan(0);
+    expect(await post('{"query":"{ viewer { isService } }"}')).toBe(200);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    await stop();
   });
 });

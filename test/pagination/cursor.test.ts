@@ -29,6 +29,8 @@ describe('cursors', () => {
     ['garbage', 'garbage!'],
     ['another order', Buffer.from(`name-asc|${position.createdAt}|${position.id}`).toString('base64url')],
     ['an impossible date', Buffer.from(`k1|2026-02-30 00:00:00+00|${position.id}`).toString('base64url')],
+    ['year zero', Buffer.from(`k1|0000-01-01 00:00:00+00|${position.id}`).toString('base64url')],
+    ['an offset PostgreSQL would refuse', Buffer.from(`k1|2026-01-01 00:00:00+99|${position.id}`).toString('base64url')],
     ['a bad uuid', Buffer.from(`k1|${position.createdAt}|not-a-uuid`).toString('base64url')],
     ['SQL in the timestamp', Buffer.from(`k1|2026-01-01'; drop table api_keys; --|${position.id}`).toString('base64url')],
     ['extra fields', Buffer.from(`k1|${position.createdAt}|${position.id}|x`).toString('base64url')],
