@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { toEpochMs, toRfc3339, toRfc3339OrNull, type PgTimestamp } from '../../src/db/timestamp.js';
+
+const pg = (value: string) => value as PgTimestamp;
+
+describe('timestamps', () => {
+  it.each([
+    ['2026-11-28 03:30:24.123456+00', '2026-11-28T03:30:24.123456Z'],
+    ['2026-11-28 03:30:24.1234+00', '2026-11-28T03:30:24.123400Z'],
+    ['2026-11-28 03:30:24.1+00', '2026-11-28T03:30:24.100000Z'],
+    ['2026-11-28 03:30:24+00', '2026-11-28T03:30:24.000000Z'],
+    ['2026-11-28 03:30:24.5+05:30', '2026-11-27T22:00:24.500000Z'],
+    ['2026-01-01 00:00:00.000001-08', '2026-01-01T08:00:00.000001Z'],
+  ])('turn %s into %s', (text, rfc3339) => {
+    expect(toRfc3339(pg(text))).toBe(rfc3339);
+  });
+
+  it('read infinity as never and -infinity as the earliest instant', () => {
+    expect(toRfc3339OrNull(pg('infinity'))).toBeNull();
+    expect(toRfc3339OrNull(pg('-infinity'))).toBe('0001-01-01T00:00:00.000000Z');
+    expect(toEpochMs(pg('infinity'))).toBe(Infinity);
+    expect(toEpochMs(pg('-infinity'))).toBe(-Infinity);
+  });
+});
