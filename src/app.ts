@@ -7,7 +7,7 @@ import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
-import { toAppError, unavailable } from './errors.js';
+import { graphqlExtensions, toAppError, unavailable } from './errors.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { errorResponse } from './http/envelope.js';
@@ -87,8 +87,7 @@ function maskError(error: unknown, log: (error: unknown) => void): Error {
   const where = error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {};
   const app = toAppError(original);
   if (app) {
-    const extensions = { code: app.code, suggestion: app.suggestion, ...(app.retryAfter && { retryAfter: app.retryAfter }) };
-    return new GraphQLError(app.message, { ...where, extensions });
+    return new GraphQLError(app.message, { ...where, extensions: graphqlExtensions(app) });
   }
   if (original instanceof PothosValidationError) {
     return new GraphQLError(original.message, { ...where, extensions: { code: 'BAD_USER_INPUT' } });

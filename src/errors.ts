@@ -58,6 +58,11 @@ export function isUnavailable(error: unknown): boolean {
     .test(error.message);
 }
 
+/** How a GraphQL error carries an `AppError`: its code, the suggestion, and when to retry. */
+export function graphqlExtensions(app: AppError): Record<string, unknown> {
+  return { code: app.code, suggestion: app.suggestion, ...(app.retryAfter !== undefined && { retryAfter: app.retryAfter }) };
+}
+
 /** Text PostgreSQL cannot store (a NUL character), or a date-time out of its range. */
 const unstorableValueCodes = new Set(['22021', '22P05', '22007', '22008', '22009']);
 

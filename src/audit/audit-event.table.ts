@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { PgTimestamp } from '../db/timestamp.js';
 
 export type ActorType = 'service' | 'key' | 'operator';
@@ -17,5 +17,3 @@ export interface AuditEventTable {
   /** What changed, never a secret. */
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
-
-export type AuditEventRow = Selectable<AuditEventTable>;

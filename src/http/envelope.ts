@@ -1,5 +1,5 @@
 import { Response } from '@whatwg-node/fetch';
-import { toAppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 
 /** Status and headers of a JSON answer; plain headers let the server write them in one go. */
 export interface JsonInit {
@@ -13,17 +13,22 @@ export function envelope(result: unknown, meta: unknown = null, init: JsonInit &
   return json(body, init);
 }
 
-/** The one place an error becomes a REST answer: `{success: false, error, suggestion}`, never a stack or SQL. */
+/** The REST error body: `{success: false, error, suggestion}`, never a stack or SQL. */
+export const errorBody = (error: string, suggestion: string) => ({ success: false, error, suggestion });
+
+/** The one place an error becomes a REST answer. */
 export function errorResponse(error: unknown, log: (error: unknown) => void = () => {}): Response {
   const app = toAppError(error);
   if (!app) {
     log(error);
-    const body = { success: false, error: 'the gateway failed to answer this request', suggestion: 'Retry; if it keeps failing, report it with the time of the request.' };
-    return json(body, { status: 500 });
+    return json(errorBody('the gateway failed to answer this request', 'Retry; if it keeps failing, report it with the time of the request.'), { status: 500 });
   }
-  const headers: Record<string, string> = app.retryAfter === undefined ? {} : { 'retry-after': String(app.retryAfter) };
-  return json({ success: false, error: app.message, suggestion: app.suggestion }, { status: app.status, headers });
+  return json(errorBody(app.message, app.suggestion), { status: app.status, headers: retryHeaders(app) });
 }
+
+/** `Retry-After` for a 429 or 503. */
+export const retryHeaders = (app: AppError): Record<string, string> =>
+  app.retryAfter === undefined ? {} : { 'retry-after': String(app.retryAfter) };
 
 /**
  * A JSON answer. It is the server's own Response class (not the global one), whose string body

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Response } from '@whatwg-node/fetch';
 import type { Plugin } from 'graphql-yoga';
 import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
-import { AppError } from '../errors.js';
+import { AppError, graphqlExtensions } from '../errors.js';
+import { errorBody, retryHeaders } from './envelope.js';
 import { RateLimiter } from './rate-limiter.js';
 
 export interface Refusal {
@@ -31,11 +32,11 @@ export class RequestLimiter {
     if (retryAfter === undefined) return undefined;
     const error = new AppError('RATE_LIMITED', `more than ${this.perMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter);
     const body = path === '/graphql'
-      ? { errors: [{ message: error.message, extensions: { code: error.code, suggestion: error.suggestion, retryAfter } }] }
-      : { success: false, error: error.message, suggestion: error.suggestion };
+      ? { errors: [{ message: error.message, extensions: graphqlExtensions(error) }] }
+      : errorBody(error.message, error.suggestion);
     return {
       status: error.status,
-      headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(retryAfter) },
+      headers: { 'content-type': 'application/json; charset=utf-8', ...retryHeaders(error) },
       body: JSON.stringify(body),
     };
   }

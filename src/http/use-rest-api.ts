@@ -5,7 +5,7 @@ import type { Db } from '../db/create-db.js';
 import { AppError } from '../errors.js';
 import { createApiKeyRoute, getApiKeyRoute, listApiKeysRoute, revokeApiKeyRoute } from '../api-keys/api-key.rest.js';
 import { createPrincipalRoute } from '../principals/principal.rest.js';
-import { errorResponse, json } from './envelope.js';
+import { errorBody, errorResponse, json } from './envelope.js';
 
 /** `params` holds the path's `{name}` segments, decoded. */
 type Route = (request: Request, url: URL, viewer: Viewer, params: Record<string, string>) => Promise<Response>;
@@ -62,8 +62,7 @@ export function createRestApi(db: Db, authenticator: Authenticator, log: (error:
       const route = methods[request.method];
       if (!route) {
         const allowed = Object.keys(methods).join(', ');
-        const body = { success: false, error: `${request.method} is not allowed on ${url.pathname}`, suggestion: `Use ${allowed}.` };
-        return json(body, { status: 405, headers: { allow: allowed } });
+        return json(errorBody(`${request.method} is not allowed on ${url.pathname}`, `Use ${allowed}.`), { status: 405, headers: { allow: allowed } });
       }
       const viewer = await authenticator.authenticate(request.headers);
       if (!viewer) throw missingCredentials();
