@@ -6,6 +6,7 @@ import type { Database } from './database.js';
 import { lockDataDir } from './embedded-lock.js';
 
 const TIMESTAMPTZ = 1184;
+const TEXT_ARRAY = 1009;
 
 /** The server cancels a slow statement (57014) and the connection stays usable. */
 const STATEMENT_TIMEOUT_MS = 3000;
@@ -42,8 +43,10 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       keepAlive: true,
       options: `-c TimeZone=UTC -c statement_timeout=${STATEMENT_TIMEOUT_MS}`,
       types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === TIMESTAMPTZ ? identity : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+          if (oid === TIMESTAMPTZ) return identity;
+          return oid === TEXT_ARRAY ? parseTextArray : pg.types.getTypeParser(oid, format);
+        }) as typeof pg.types.getTypeParser,
       },
     });
     // An idle client losing its connection must not take the process down; the pool replaces it.
@@ -76,6 +79,21 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     log,
   });
   return { kysely, embedded: true, close: () => kysely.destroy().finally(() => release()) };
+}
+
+const parseQuotedTextArray = (pg.types.getTypeParser as (oid: number) => (value: string) => (string | null)[])(TEXT_ARRAY);
+
+/**
+ * A `text[]` such as `{api_keys:read,pacts:write}`: split at the commas when PostgreSQL quoted no
+ * element (no quote, backslash or nested brace) and none is NULL; anything else goes to `pg`'s own
+ * parser. Scopes are read for every key listed, and splitting allocates a fraction of what the
+ * character-by-character parser does.
+ */
+export function parseTextArray(value: string): (string | null)[] {
+  if (value === '{}') return [];
+  const plain = value.charCodeAt(0) === 123 && value.indexOf('"') === -1 && value.indexOf('\\') === -1 && value.indexOf('{', 1) === -1;
+  const items = plain ? value.slice(1, -1).split(',') : undefined;
+  return items && !items.includes('NULL') ? items : parseQuotedTextArray(value);
 }
 
 const statementNames = new Map<string, string>();

@@ -12,6 +12,13 @@ export type PgTimestamp = string & { readonly __pgTimestamp: unique symbol };
  * @example toRfc3339('2026-11-28 03:30:24.1234+00') // '2026-11-28T03:30:24.123400Z'
  */
 export function toRfc3339(value: PgTimestamp): string {
+  // What a UTC session prints for years 1000..9999, 'YYYY-MM-DD HH:MM:SS[.ffffff]+00', is
+  // rearranged without a match: this runs five times for every key listed.
+  const { length } = value;
+  if (length >= 22 && length <= 29 && length !== 23 && value.charCodeAt(10) === 32 && value.endsWith('+00') && value.charCodeAt(4) === 45) {
+    const micros = length === 22 ? '000000' : value.slice(20, -3).padEnd(6, '0');
+    return `${value.slice(0, 10)}T${value.slice(11, 19)}.${micros}Z`;
+  }
   const match = pgTimestamp.exec(value);
   // Values other writers may store that RFC 3339 cannot say (infinity, years past 9999, BC):
   // shown as PostgreSQL prints them rather than failing the whole answer.

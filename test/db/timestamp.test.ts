@@ -15,6 +15,23 @@ describe('timestamps', () => {
     expect(toRfc3339(pg(text))).toBe(rfc3339);
   });
 
+  it('keep what RFC 3339 cannot say as PostgreSQL printed it', () => {
+    expect(toRfc3339(pg('10000-01-01 00:00:00+00'))).toBe('10000-01-01 00:00:00+00');
+    expect(toRfc3339(pg('0044-03-15 12:00:00+00 BC'))).toBe('0044-03-15 12:00:00+00 BC');
+  });
+
+  it('agree with Date on random UTC instants printed as PostgreSQL prints them', () => {
+    for (let i = 0; i < 2000; i++) {
+      const ms = Date.UTC(1000, 0, 1) + Math.floor(Math.random() * (Date.UTC(9999, 11, 31) - Date.UTC(1000, 0, 1)));
+      const micros = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+      const iso = new Date(ms).toISOString().slice(0, 19);
+      // PostgreSQL drops trailing zeros of the fraction, and the fraction itself when it is zero.
+      const fraction = micros.replace(/0+$/, '');
+      const printed = `${iso.replace('T', ' ')}${fraction ? `.${fraction}` : ''}+00`;
+      expect(toRfc3339(pg(printed))).toBe(`${iso}.${micros}Z`);
+    }
+  });
+
   it('read infinity as never and -infinity as the earliest instant', () => {
     expect(toRfc3339OrNull(pg('infinity'))).toBeNull();
     expect(toRfc3339OrNull(pg('-infinity'))).toBe('0001-01-01T00:00:00.000000Z');
