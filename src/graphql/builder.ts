@@ -25,7 +25,9 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   relay: {
     cursorType: 'String',
-    edgesFieldOptions: { nullable: { list: false, items: false } },
+    // A connection's own multiplier (first/last) already counts its edges; the default list
+    // multiplier on top would charge a 200-key page ten times over.
+    edgesFieldOptions: { nullable: { list: false, items: false }, complexity: { field: 1, multiplier: 1 } },
     nodeFieldOptions: { nullable: false },
     clientMutationId: 'omit',
   },

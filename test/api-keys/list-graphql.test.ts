@@ -113,6 +113,16 @@ describe('GraphQL apiKeys and friends', () => {
     await app.db.kysely.deleteFrom('api_keys').where('id', '=', writer.id).execute();
   });
 
+  it('serves the largest page with every field, its principal and pageInfo, twice over', async () => {
+    const node = 'id keyId principalId name keyPrefix scopes expiresAt lastUsedAt isRevoked revokedAt createdAt updatedAt delegationId pactId';
+    const page = `apiKeys(first: 200) { totalCount edges { cursor node { ${node} principal { id principalId externalId type name metadata createdAt updatedAt } } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }`;
+    const { data, errors } = await app.graphql(`{ a: ${page} b: ${page} }`, {}, asService);
+    expect(errors).toBeUndefined();
+    expect(data.a.edges).toHaveLength(200);
+    expect(data.b.edges).toHaveLength(200);
+  });
+
   it('refuses 1,000 aliases of a 200-key page before running any SQL', async () => {
     const aliases = Array.from({ length: 1000 }, (_, i) => `a${i}: apiKeys(first: 200) { edges { node { keyId name } } }`);
     app.statements.length = 0;
