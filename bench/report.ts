@@ -107,7 +107,8 @@ export function write(report: Report, dir: string): void {
     '"× floor" is req/s over the floor\'s req/s in the same run: first pages against the floor\'s first page, depth',
     'against the floor at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page',
     'in the same protocol. The floor (`bench/floor.ts`) is node:http + pg running the same keyset SELECT with',
-    'no framework, no auth and no count.',
+    'no framework, no auth and no count. Both servers run throughout and the scenarios take turns in short slices,',
+    'so a machine whose speed drifts during the run slows all of them alike; latencies are over every answer.',
     ...(issues.length > 0 ? ['', '## Problems seen', '', ...issues.map((issue) => `- ${issue.replace(/^!!! /, '')}`)] : []),
     '',
   ].join('\n');

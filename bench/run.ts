@@ -1,8 +1,9 @@
 /**
  * npm run bench [-- --small] [-- --seconds N] [-- --connections N]
  *
- * Seeds (or reuses) a PostgreSQL database, runs the floor and then the gateway on it, drives each scenario with
- * autocannon and prints req/s and latency, with every gateway figure as a ratio of the floor's in the same run.
+ * Seeds (or reuses) a PostgreSQL database, runs the floor and the gateway on it, drives the scenarios with
+ * autocannon in turns (short slices, round after round) and prints req/s and latency, with every gateway figure
+ * as a ratio of the floor's measured in the same rounds.
  * Writes bench/results.json and bench/RESULTS.md. Not a test: it prints figures and flags wrong answers.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,7 +16,7 @@ import { encodeCursor, rfc3339 } from './cursor.js';
 import { benchDatabaseUrl, migrate } from './database.js';
 import { OUT, ROOT, RssSampler, freePort, killAllNow, startNode, stop, stopAll, waitUntilOk } from './processes.js';
 import { machine, problems, table, withRatios, write } from './report.js';
-import { type Load, type Measurement, type Scenario, floorScenarios, gatewayCursorAt, gatewayScenarios, measure } from './scenarios.js';
+import { type Load, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds } from './scenarios.js';
 import { type Size, seed } from './seed.js';
 
 const SIZES = {
@@ -23,13 +24,13 @@ const SIZES = {
     database: 'keys_bench',
     seed: { keys: 1_000_000, bigPrincipalKeys: 200_000, otherPrincipals: 10_000 },
     depth: 150_000,
-    load: { connections: 16, warmupSeconds: 2, seconds: 10 },
+    load: { connections: 16, warmupSeconds: 2, seconds: 10, sliceSeconds: 2 },
   },
   small: {
     database: 'keys_bench_small',
     seed: { keys: 20_000, bigPrincipalKeys: 5_000, otherPrincipals: 200 },
     depth: 3_750, // the same three quarters of the principal's keys as 150,000 of 200,000
-    load: { connections: 16, warmupSeconds: 1, seconds: 3 },
+    load: { connections: 16, warmupSeconds: 1, seconds: 3, sliceSeconds: 1 },
   },
 } satisfies Record<string, { database: string; seed: Size; depth: number; load: Load }>;
 
@@ -63,24 +64,10 @@ async function main(): Promise<void> {
   console.log(seeded.seconds === null ? 'reused the existing seed' : `seeded in ${seeded.seconds.toFixed(1)} s`);
   const { postgres, floorDepthCursor } = await inspect(databaseUrl, seeded.principalId, size.depth);
 
-  const measured: Measurement[] = [];
-  const run = async (list: Scenario[]) => {
-    for (const scenario of list) {
-      console.log(`${measured.length + 1}. ${scenario.title} …`);
-      const m = await measure(scenario, load);
-      console.log(`   ${m.reqPerSec.toFixed(0)} req/s, p50 ${m.p50Ms} ms, p99 ${m.p99Ms} ms`);
-      for (const problem of m.problems) console.log(`   !!! ${problem}`);
-      measured.push(m);
-    }
-  };
-
-  // In turns: the floor alone on the machine, then the gateway alone.
+  // Both servers run throughout; only the one under load does any work.
   const page = { pageSize: PAGE_SIZE, depth: size.depth };
   const floor = await startFloor(databaseUrl, seeded.principalId);
   const floorList = floorScenarios(floor.url, floorDepthCursor, page);
-  await run(floorList);
-  await stop(floor.child);
-
   const gateway = await startGateway(databaseUrl);
   const memory = new RssSampler(gateway.child.pid);
   await waitUntilOk('gateway', gateway.child, `${gateway.url}/readyz`);
@@ -88,9 +75,11 @@ async function main(): Promise<void> {
   console.log(`gateway ready in ${gatewayStartSeconds.toFixed(1)} s`);
   const depthCursor = await gatewayCursorAt(gateway.url, seeded.rawKey, size.depth);
   const gatewayList = gatewayScenarios(gateway.url, seeded.rawKey, depthCursor, page);
-  await run(gatewayList);
+  console.log(`checking and warming up ${floorList.length + gatewayList.length} scenarios, then ${load.seconds} s each in slices of ${load.sliceSeconds} s`);
+  const measured = await measureInRounds([...floorList, ...gatewayList], load, (round, rounds) => console.log(`round ${round} of ${rounds}`));
   const gatewayMemory = memory.finish();
   const gatewayShutdown = await stop(gateway.child);
+  await stop(floor.child);
 
   const rows = withRatios(measured, [...floorList, ...gatewayList]);
   const totalSeconds = (performance.now() - started) / 1000;
@@ -111,6 +100,7 @@ async function main(): Promise<void> {
       connections: load.connections,
       'warm-up per scenario (s)': load.warmupSeconds,
       'measurement per scenario (s)': load.seconds,
+      'slice (s), scenarios taking turns': load.sliceSeconds,
       'gateway env': `RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT} (limiter on, never refusing)`,
     },
     machine: machine(postgres, loadBefore),

@@ -139,37 +139,96 @@ export interface Measurement {
 export interface Load {
   connections: number;
   warmupSeconds: number;
+  /** Measured seconds per scenario, spread over rounds of `sliceSeconds`. */
   seconds: number;
+  sliceSeconds: number;
 }
 
-export async function measure(scenario: Scenario, load: Load): Promise<Measurement> {
-  const empty = { reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {} };
-  const { id, title, server } = scenario;
-  if (scenario.skipped) return { id, title, server, ...empty, problems: [`not run: ${scenario.skipped}`] };
+interface Tally {
+  requests: number;
+  seconds: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+  latenciesMs: number[];
+}
 
-  const problems: string[] = [];
-  const request = { method: scenario.method, headers: scenario.headers, body: scenario.body };
-  const probe = await fetch(scenario.url, { ...request, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-  const probeBody: unknown = await probe.json().catch(() => null);
-  const wrong = probe.ok ? scenario.check(probeBody) : `${probe.status}: ${JSON.stringify(probeBody).slice(0, 200)}`;
-  if (wrong) problems.push(`check: ${wrong}`);
+/** One stretch of load on one scenario. */
+async function slice(scenario: Scenario, connections: number, seconds: number, tally?: Tally): Promise<void> {
+  const instance = autocannon({
+    url: scenario.url, method: scenario.method, headers: scenario.headers, body: scenario.body, connections, duration: seconds,
+  });
+  if (tally) instance.on('response', (_client, _status, _bytes, ms) => tally.latenciesMs.push(ms));
+  const result = await instance;
+  if (!tally) return;
+  tally.requests += result.requests.total;
+  tally.seconds += result.duration;
+  tally.non2xx += result.non2xx;
+  tally.errors += result.errors;
+  tally.timeouts += result.timeouts;
+  for (const [code, { count }] of Object.entries(result.statusCodeStats)) tally.statusCodes[code] = (tally.statusCodes[code] ?? 0) + count;
+}
 
-  const options = { url: scenario.url, connections: load.connections, ...request };
-  await autocannon({ ...options, duration: load.warmupSeconds });
-  const result = await autocannon({ ...options, duration: load.seconds });
+/** The value below which `p` of the sorted values fall (nearest rank). */
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
+}
 
-  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
-  if (result.non2xx > 0) problems.push(`${result.non2xx} non-2xx responses: ${JSON.stringify(statusCodes)}`);
-  if (result.errors > 0) problems.push(`${result.errors} connection errors (${result.timeouts} timeouts)`);
-  return {
-    id, title, server,
-    reqPerSec: result.requests.average,
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    requests: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    statusCodes,
-    problems,
-  };
+/**
+ * Measures every scenario in rounds: each round loads each scenario for `sliceSeconds`, in an
+ * order that rotates from round to round, until each has had `seconds`. A machine whose speed
+ * drifts (a shared host, a neighbour's load) then slows every scenario alike, so the ratios
+ * between them hold even when the absolute figures move. Each scenario is checked with one request
+ * and warmed up first; `onRound` reports progress.
+ */
+export async function measureInRounds(scenarios: Scenario[], load: Load, onRound: (round: number, rounds: number) => void): Promise<Measurement[]> {
+  const problems = new Map<Scenario, string[]>();
+  const live: Scenario[] = [];
+  for (const scenario of scenarios) {
+    if (scenario.skipped) {
+      problems.set(scenario, [`not run: ${scenario.skipped}`]);
+      continue;
+    }
+    const request = { method: scenario.method, headers: scenario.headers, body: scenario.body };
+    const probe = await fetch(scenario.url, { ...request, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const probeBody: unknown = await probe.json().catch(() => null);
+    const wrong = probe.ok ? scenario.check(probeBody) : `${probe.status}: ${JSON.stringify(probeBody).slice(0, 200)}`;
+    problems.set(scenario, wrong ? [`check: ${wrong}`] : []);
+    await slice(scenario, load.connections, load.warmupSeconds);
+    live.push(scenario);
+  }
+
+  const tallies = new Map(live.map((scenario): [Scenario, Tally] => [scenario, {
+    requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, latenciesMs: [],
+  }]));
+  const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
+  for (let round = 0; round < rounds; round++) {
+    onRound(round + 1, rounds);
+    for (let i = 0; i < live.length; i++) {
+      const scenario = live[(round + i) % live.length];
+      await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
+    }
+  }
+
+  return scenarios.map((scenario): Measurement => {
+    const { id, title, server } = scenario;
+    const found = problems.get(scenario) ?? [];
+    const tally = tallies.get(scenario);
+    if (!tally) return { id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, problems: found };
+    if (tally.non2xx > 0) found.push(`${tally.non2xx} non-2xx responses: ${JSON.stringify(tally.statusCodes)}`);
+    if (tally.errors > 0) found.push(`${tally.errors} connection errors (${tally.timeouts} timeouts)`);
+    const sorted = tally.latenciesMs.sort((a, b) => a - b);
+    return {
+      id, title, server,
+      reqPerSec: tally.seconds > 0 ? tally.requests / tally.seconds : 0,
+      p50Ms: Math.round(percentile(sorted, 0.5) * 10) / 10,
+      p99Ms: Math.round(percentile(sorted, 0.99) * 10) / 10,
+      requests: tally.requests,
+      non2xx: tally.non2xx,
+      errors: tally.errors,
+      statusCodes: tally.statusCodes,
+      problems: found,
+    };
+  });
 }
