@@ -65,7 +65,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
       useGraphQlJit(),
       useRestApi(restApi),
-      useNoStore('/graphql'),
+      useNoStore(),
       useReadinessCheck({
         endpoint: '/readyz',
         // 503 with the error envelope and Retry-After, like any API request during an outage.

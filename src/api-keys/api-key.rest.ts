@@ -116,7 +116,7 @@ export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, re
     pactId: optionalString(body, 'pact_id'),
     delegationId: optionalString(body, 'delegation_id'),
   });
-  return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201, headers: { 'cache-control': 'no-store' } });
+  return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
 }
 
 /** `GET /api/v1/api-keys/{id}`. */

@@ -31,10 +31,11 @@ export const retryHeaders = (app: AppError): Record<string, string> =>
   app.retryAfter === undefined ? {} : { 'retry-after': String(app.retryAfter) };
 
 /**
- * A JSON answer. It is the server's own Response class (not the global one), whose string body
- * is written to the socket at once instead of being pumped through a stream chunk by chunk.
+ * A JSON answer, never to be cached: it depends on the caller's credentials, or holds a raw key.
+ * It is the server's own Response class (not the global one), whose string body is written to the
+ * socket at once instead of being pumped through a stream chunk by chunk.
  */
 export function json(body: unknown, init: JsonInit = {}): Response {
-  const headers = { 'content-type': 'application/json; charset=utf-8', ...init.headers };
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...init.headers };
   return new Response(JSON.stringify(body), { status: init.status, headers });
 }

@@ -1,13 +1,14 @@
 import type { Plugin } from 'graphql-yoga';
 
 /**
- * `Cache-Control: no-store` on every answer from `endpoint`: GraphQL answers depend on the
- * caller's credentials, and a `createApiKey` answer holds a raw key that no cache may keep.
+ * `Cache-Control: no-store` on every answer Yoga sends: answers depend on the caller's
+ * credentials, a `createApiKey` answer holds a raw key that no cache may keep, and GraphQL is
+ * served at more paths than `/graphql` (`/graphql/`, any path ending in `/graphql`).
  */
-export function useNoStore(endpoint: string): Plugin {
+export function useNoStore(): Plugin {
   return {
-    onResponse({ request, response }) {
-      if (new URL(request.url).pathname === endpoint) response.headers.set('cache-control', 'no-store');
+    onResponse({ response }) {
+      response.headers.set('cache-control', 'no-store');
     },
   };
 }

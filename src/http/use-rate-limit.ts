@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Response } from '@whatwg-node/fetch';
 import type { Plugin } from 'graphql-yoga';
+import { hashRawKey } from '../api-keys/raw-key.js';
 import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
 import { AppError, graphqlExtensions } from '../errors.js';
 import { errorBody, retryHeaders } from './envelope.js';
@@ -23,20 +23,23 @@ export class RequestLimiter {
     this.limiter = new RateLimiter(perMinute);
   }
 
-  /** Counts a request to `/graphql` or under `/api/`; the answer to send when it is one too many. */
+  /**
+   * Counts any request but a health check (Yoga also serves GraphQL at `/graphql/` and at any path
+   * ending in `/graphql`); the answer to send when it is one too many.
+   */
   refuse(path: string, headers: Pick<Headers, 'get'>, address: string | undefined): Refusal | undefined {
-    if (this.perMinute === 0 || !(path.startsWith('/api/') || path === '/graphql')) return undefined;
+    if (this.perMinute === 0 || path === '/healthz' || path === '/readyz') return undefined;
     const credential = headers.get(SERVICE_KEY_HEADER) ?? headers.get(API_KEY_HEADER);
-    const caller = credential === null ? `address:${address ?? 'unknown'}` : createHash('sha256').update(credential).digest('base64');
+    const caller = credential === null ? `address:${address ?? 'unknown'}` : hashRawKey(credential).toString('base64');
     const retryAfter = this.limiter.take(caller);
     if (retryAfter === undefined) return undefined;
     const error = new AppError('RATE_LIMITED', `more than ${this.perMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter);
-    const body = path === '/graphql'
-      ? { errors: [{ message: error.message, extensions: graphqlExtensions(error) }] }
-      : errorBody(error.message, error.suggestion);
+    const body = path.startsWith('/api/')
+      ? errorBody(error.message, error.suggestion)
+      : { errors: [{ message: error.message, extensions: graphqlExtensions(error) }] };
     return {
       status: error.status,
-      headers: { 'content-type': 'application/json; charset=utf-8', ...retryHeaders(error) },
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...retryHeaders(error) },
       body: JSON.stringify(body),
     };
   }

@@ -109,6 +109,8 @@ describe('the HTTP server', () => {
     expect(await get.json()).toEqual({ data: { viewer: { scopes: ['api_keys:read'] } } });
     const rest = await fetch(`${base}/api/v1/api-keys?limit=1`, { headers: asKey(reader) });
     expect(rest.status).toBe(200);
+    // An answer that depends on the key sent must not be kept by a shared cache.
+    expect(rest.headers.get('cache-control')).toBe('no-store');
   });
 });
 
@@ -131,6 +133,23 @@ describe('the HTTP server under a rate limit', () => {
     const refused = await ask();
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await refused.json()).errors[0].extensions.code).toBe('RATE_LIMITED');
+  });
+
+  it('counts GraphQL at the other paths Yoga serves it on, and never lets them be cached', async () => {
+    const paths = ['/graphql/', '/x/graphql'];
+    const ask = (i: number) => fetch(`${base}${paths[i % 2]}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'ak_elsewhere' },
+      body: JSON.stringify({ query: '{ viewer { isService } }' }),
+    });
+    for (let i = 0; i < 10; i++) {
+      const answer = await ask(i);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+    }
+    const refused = await ask(10);
+    expect(refused.status).toBe(429);
     expect((await refused.json()).errors[0].extensions.code).toBe('RATE_LIMITED');
   });
 
