@@ -50,9 +50,15 @@ export function toRfc3339OrNull(value: PgTimestamp | null): string | null {
   return value === '-infinity' ? '0001-01-01T00:00:00.000000Z' : toRfc3339(value);
 }
 
-/** Milliseconds since the epoch, for comparing with the clock; `±infinity` as `±Infinity`. */
+/**
+ * Milliseconds since the epoch, for comparing with the clock; `±infinity` as `±Infinity`, a year
+ * past 9999 as `Infinity`, and anything else a `Date` cannot hold (years BC) as `-Infinity`: an
+ * expiry that cannot be read is one already passed.
+ */
 export function toEpochMs(value: PgTimestamp): number {
   if (value === 'infinity') return Infinity;
   if (value === '-infinity') return -Infinity;
-  return Date.parse(toRfc3339(value));
+  const ms = Date.parse(toRfc3339(value));
+  if (!Number.isNaN(ms)) return ms;
+  return /^\d{5,}-/.test(value) && !value.endsWith(' BC') ? Infinity : -Infinity;
 }

@@ -221,6 +221,12 @@ describe('values other writers and callers may send', () => {
     expect((await app.rest('/api/v1/api-keys', asKey(key.rawKey))).status).toBe(401);
   });
 
+  it('refuses a key whose expires_at, written in SQL, is a date BC', async () => {
+    const key = await insertKey(app.db, principal);
+    await app.db.kysely.updateTable('api_keys').set({ expires_at: '2000-01-01 00:00:00+00 BC' }).where('id', '=', key.id).execute();
+    expect((await app.rest('/api/v1/api-keys', asKey(key.rawKey))).status).toBe(401);
+  });
+
   it('refuses a NUL character in a name with 422, not 500', async () => {
     const { status, body } = await app.rest('/api/v1/api-keys', { ...asService, 'content-type': 'application/json' }, {
       method: 'POST',

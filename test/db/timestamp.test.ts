@@ -38,4 +38,10 @@ describe('timestamps', () => {
     expect(toEpochMs(pg('infinity'))).toBe(Infinity);
     expect(toEpochMs(pg('-infinity'))).toBe(-Infinity);
   });
+
+  it('read instants a Date cannot hold as long past (BC) or far ahead (past 9999)', () => {
+    expect(toEpochMs(pg('2000-01-01 00:00:00+00 BC'))).toBe(-Infinity);
+    expect(toEpochMs(pg('10000-01-01 00:00:00+00'))).toBeGreaterThan(Date.UTC(9999, 11, 31));
+    expect(toEpochMs(pg('10000-01-01 00:00:00+00 BC'))).toBe(-Infinity);
+  });
 });
