@@ -1,5 +1,6 @@
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { createApp } from './app.js';
+import { drainable } from './http/draining.js';
 import { createNodeListener } from './http/node-listener.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
@@ -17,15 +18,10 @@ async function main(command = 'serve'): Promise<void> {
 
   const demoKey = db.embedded ? await createDemoKey(db) : undefined;
   const app = createApp(config, { db });
-  const server = createServer(createNodeListener(app));
+  const { listener, drain } = drainable(createNodeListener(app));
+  const server = createServer(listener);
   server.keepAliveTimeout = 5000;
   let stopping = false;
-  const unanswered = new Set<ServerResponse>();
-  server.on('request', (_request, response) => {
-    unanswered.add(response);
-    response.on('close', () => unanswered.delete(response));
-    if (stopping) response.setHeader('connection', 'close');
-  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -47,9 +43,7 @@ async function main(command = 'serve'): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    // Node keeps a keep-alive socket open after its answer, which would hold the exit back by
-    // keepAliveTimeout: answers from now on close their connection.
-    for (const response of unanswered) if (!response.headersSent) response.setHeader('connection', 'close');
+    drain();
     // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
     server.close(() => {
       app.close().then(() => process.exit(0), (error) => {
