@@ -4,14 +4,14 @@ import { drainable } from './http/draining.js';
 import { createNodeListener } from './http/node-listener.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
-import { migrateToLatest } from './db/migrate.js';
+import { migrate } from './db/migrate.js';
 import { createDemoKey } from './demo.js';
 
 /** `npm start`: migrate, then serve. `npm run migrate`: migrate only. */
 async function main(command = 'serve'): Promise<void> {
   const config = loadConfig();
   const db = createDb(config);
-  const applied = await migrateToLatest(db);
+  const applied = await migrate(config, db);
   if (applied.length) console.log(`migrated: ${applied.join(', ')}`);
   if (command === 'migrate') return db.close();
   if (command !== 'serve') throw new ConfigError(`unknown command "${command}": use serve or migrate`);

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { sql } from 'kysely';
 import type { Config } from '../config.js';
 import { createDb, type Db } from '../db/create-db.js';
-import { migrateToLatest } from '../db/migrate.js';
+import { migrate } from '../db/migrate.js';
 import { AppError, badInput } from '../errors.js';
 import { operatorViewer } from '../auth/viewer.js';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from '../api-keys/api-key.service.js';
@@ -183,7 +183,7 @@ export async function runKeysCli(argv: string[], config: Config, io: Io): Promis
     db = createDb(config);
     // Connect before migrating, so that an embedded database in use is reported as such.
     await sql`select 1`.execute(db.kysely);
-    await migrateToLatest(db);
+    await migrate(config, db);
     await command.run(db, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, io);
     return 0;
   } catch (error) {

@@ -19,6 +19,11 @@ export interface DbOptions {
   onQuery?: (event: LogEvent) => void;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
+  /**
+   * False for migrations: no statement or query timeout on PostgreSQL, since a migration may
+   * rewrite every row of a large table. Requests keep both (default true).
+   */
+  timeouts?: boolean;
 }
 
 export interface Db {
@@ -34,14 +39,15 @@ export interface Db {
 export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, options: DbOptions = {}): Db {
   const log = options.onQuery && ((event: LogEvent) => options.onQuery!(event));
   if (config.databaseUrl) {
+    const timeouts = options.timeouts ?? true;
     const pool = new pg.Pool({
       connectionString: config.databaseUrl,
       max: options.poolSize ?? 10,
       // An unreachable database must fail a request with 503 within seconds, never hang it.
       connectionTimeoutMillis: 3000,
-      query_timeout: QUERY_TIMEOUT_MS,
+      query_timeout: timeouts ? QUERY_TIMEOUT_MS : undefined,
       keepAlive: true,
-      options: `-c TimeZone=UTC -c statement_timeout=${STATEMENT_TIMEOUT_MS}`,
+      options: `-c TimeZone=UTC -c statement_timeout=${timeouts ? STATEMENT_TIMEOUT_MS : 0}`,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
           if (oid === TIMESTAMPTZ) return identity;

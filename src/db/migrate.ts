@@ -2,7 +2,8 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import * as initial from '../../migrations/20261128000000-initial.js';
 import * as audit from '../../migrations/20261128010000-audit.js';
 import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
-import type { Db } from './create-db.js';
+import type { Config } from '../config.js';
+import { createDb, type Db } from './create-db.js';
 
 /** Every migration, by name; names sort in the order they run. */
 const migrations: Record<string, Migration> = {
@@ -22,4 +23,19 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`);
   }
   return results.map((result) => result.migrationName);
+}
+
+/**
+ * Migrates the database `db` was opened on. On PostgreSQL that goes through a connection of its
+ * own without the request timeouts: a migration may rewrite every row (the key counters are
+ * backfilled from every key), which takes far longer than a request may on a large table.
+ */
+export async function migrate(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, db: Db): Promise<string[]> {
+  if (db.embedded) return migrateToLatest(db);
+  const unbounded = createDb(config, { timeouts: false, poolSize: 1 });
+  try {
+    return await migrateToLatest(unbounded);
+  } finally {
+    await unbounded.close();
+  }
 }

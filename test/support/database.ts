@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDb, type Db, type DbOptions } from '../../src/db/create-db.js';
-import { migrateToLatest } from '../../src/db/migrate.js';
+import { migrate, migrateToLatest } from '../../src/db/migrate.js';
 
 /** Set to run the database tests against a PostgreSQL server instead of embedded PGlite. */
 export const serverUrl = process.env.TEST_DATABASE_URL || undefined;
@@ -26,8 +26,9 @@ export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
   await admin(`create database ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const db = createDb({ databaseUrl: url.toString(), pgliteDir: '' }, options);
-  await migrateToLatest(db);
+  const config = { databaseUrl: url.toString(), pgliteDir: '' };
+  const db = createDb(config, options);
+  await migrate(config, db);
   return {
     ...db,
     url: url.toString(),
