@@ -109,6 +109,24 @@ describe('POST /api/v1/api-keys', () => {
       expect(answer.body.suggestion).not.toBe('');
     });
 
+    it('a body over 64 KiB, declared or streamed, without reading it all', async () => {
+      const declared = await app.rest('/api/v1/api-keys', { ...asKey(writer.rawKey), 'content-length': '10000000' }, { method: 'POST', body: '{}' });
+      expect(declared.status).toBe(422);
+      expect(declared.body.error).toMatch(/at most 65536 bytes, got 10000000/);
+      // A stream that would go on for ever: only refusing it early ends the request.
+      let sent = 0;
+      const endless = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          sent += 16_384;
+          controller.enqueue(new Uint8Array(16_384).fill(32));
+        },
+      });
+      const streamed = await app.rest('/api/v1/api-keys', asKey(writer.rawKey), { method: 'POST', body: endless, duplex: 'half' } as RequestInit);
+      expect(streamed.status).toBe(422);
+      expect(streamed.body.error).toMatch(/at most 65536 bytes/);
+      expect(sent).toBeLessThan(1_000_000);
+    });
+
     it('a service request without principal_id', async () => {
       const { status, body } = await create({ name: 'x' }, asService);
       expect(status).toBe(422);
