@@ -25,6 +25,8 @@ type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => strin
  */
 export function createNodeListener(app: App): RequestListener {
   return (req, res) => guarded(res, () => {
+    // A browser's request (it names its origin) goes to Yoga, which answers it with CORS headers.
+    if (req.headers.origin !== undefined) return app.yoga(req, res);
     if (req.method === 'GET' && req.url?.startsWith('/api/')) return answerRestRead(app, req, res);
     if (!isFastCandidate(req)) return app.yoga(req, res);
     const chunks: Buffer[] = [];

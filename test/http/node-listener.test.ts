@@ -114,6 +114,28 @@ describe('the HTTP server', () => {
   });
 });
 
+describe('the HTTP server asked from a browser on another origin', () => {
+  it('answers GraphQL and REST with the CORS headers Yoga sends', async () => {
+    const app = await createTestApp();
+    const { base, stop } = await serve(app);
+    try {
+      const origin = 'https://console.example.com';
+      const graphql = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json', ...asService },
+        body: JSON.stringify({ query: '{ viewer { isService } }' }),
+      });
+      expect(graphql.status).toBe(200);
+      expect(graphql.headers.get('access-control-allow-origin')).toBe(origin);
+      const rest = await fetch(`${base}/api/v1/api-keys?limit=1`, { headers: { origin, ...asService } });
+      expect(rest.status).toBe(200);
+      expect(rest.headers.get('access-control-allow-origin')).toBe(origin);
+    } finally {
+      await stop();
+    }
+  });
+});
+
 describe('the HTTP server under a rate limit', () => {
   let base: string;
   let stop: () => Promise<void>;
