@@ -24,6 +24,8 @@ export interface App {
   /** Requests per credential; shared by Yoga and the HTTP server's fast paths. */
   limiter: RequestLimiter;
   restApi: RestApi;
+  /** Where unexpected errors go (never secrets: errors carry no keys). */
+  log: (error: unknown) => void;
   /** Flushes pending writes and closes the database. */
   close(): Promise<void>;
 }
@@ -78,7 +80,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     await lastUsed.close();
     await db.close();
   };
-  return { yoga, db, authenticator, lastUsed, limiter, restApi, close };
+  return { yoga, db, authenticator, lastUsed, limiter, restApi, log, close };
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */

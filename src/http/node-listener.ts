@@ -24,7 +24,7 @@ type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => strin
  * answers the unusual.
  */
 export function createNodeListener(app: App): RequestListener {
-  return (req, res) => guarded(res, () => {
+  return (req, res) => guarded(app, res, () => {
     // A browser's request (it names its origin) goes to Yoga, which answers it with CORS headers.
     if (req.headers.origin !== undefined) return app.yoga(req, res);
     if (req.method === 'GET' && req.url?.startsWith('/api/')) return answerRestRead(app, req, res);
@@ -32,7 +32,7 @@ export function createNodeListener(app: App): RequestListener {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('error', () => res.destroy());
-    req.on('end', () => guarded(res, () => {
+    req.on('end', () => guarded(app, res, () => {
       const body = Buffer.concat(chunks);
       const request = { headers: { get: (name: string) => header(req, name) } };
       const refusal = app.limiter.refuse('/graphql', request.headers, req.socket.remoteAddress);
@@ -57,7 +57,7 @@ export function createNodeListener(app: App): RequestListener {
           const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
           send(res, 200, headers, (result.stringify ?? JSON.stringify)(result));
         })
-        .catch(() => res.destroy());
+        .catch((error: unknown) => fail(app, res, error));
     }));
   });
 }
@@ -71,16 +71,22 @@ function answerRestRead(app: App, req: IncomingMessage, res: ServerResponse): vo
   app.restApi
     .handle({ method: 'GET', headers } as unknown as Request, url)
     .then(async (response) => send(res, response.status, Object.fromEntries(response.headers), await response.text()))
-    .catch(() => res.destroy());
+    .catch((error: unknown) => fail(app, res, error));
 }
 
 /** Whatever a request does, it must not take the process down: at worst its connection is dropped. */
-function guarded(res: ServerResponse, run: () => void): void {
+function guarded(app: App, res: ServerResponse, run: () => void): void {
   try {
     run();
-  } catch {
-    res.destroy();
+  } catch (error) {
+    fail(app, res, error);
   }
+}
+
+/** A failure nothing else caught, a bug: logged, and the connection dropped (an answer may be half sent). */
+function fail(app: App, res: ServerResponse, error: unknown): void {
+  app.log(error);
+  res.destroy();
 }
 
 function isFastCandidate(req: IncomingMessage): boolean {
@@ -141,7 +147,7 @@ function handOver(app: App, req: IncomingMessage, res: ServerResponse, body: Buf
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(Buffer.from(await response.arrayBuffer()));
     })
-    .catch(() => res.destroy());
+    .catch((error: unknown) => fail(app, res, error));
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: string): void {

@@ -114,6 +114,25 @@ describe('the HTTP server', () => {
   });
 });
 
+describe('the HTTP server meeting a bug', () => {
+  it('logs it and drops the connection, and goes on serving', async () => {
+    const app = await createTestApp();
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const handle = app.restApi.handle;
+    app.restApi.handle = () => Promise.reject(new Error('a bug in a route'));
+    const { base, stop } = await serve(app);
+    try {
+      await expect(fetch(`${base}/api/v1/api-keys`, { headers: asService })).rejects.toThrow();
+      expect(logged).toEqual([new Error('a bug in a route')]);
+      app.restApi.handle = handle;
+      expect((await fetch(`${base}/api/v1/api-keys`, { headers: asService })).status).toBe(200);
+    } finally {
+      await stop();
+    }
+  });
+});
+
 describe('the HTTP server asked from a browser on another origin', () => {
   it('answers GraphQL and REST with the CORS headers Yoga sends', async () => {
     const app = await createTestApp();
