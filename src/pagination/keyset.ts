@@ -19,12 +19,15 @@ export interface PageRows<Row> {
 type Scalar = Expression<unknown>;
 
 /**
- * Runs `pageQuery` with `scalars` computed alongside, in one statement: the scalars come from a
- * one-row subselect that the page joins laterally, so they arrive even with an empty page.
+ * Runs `pageQuery` (ordered `direction` in listing order) with `scalars` computed alongside, in
+ * one statement: the scalars come from a one-row subselect that the page joins laterally, so they
+ * arrive even with an empty page. The join is ordered again: only an outer ORDER BY promises
+ * that the page's rows come out in its order.
  */
 async function withScalars<Row>(
   db: Kysely<Database>,
   pageQuery: SelectQueryBuilder<Database, 'api_keys', Row>,
+  direction: 'asc' | 'desc',
   scalars: Record<string, Scalar | undefined>,
 ): Promise<{ rows: Row[]; scalars: Record<string, unknown> }> {
   const selections = Object.entries(scalars).flatMap(([name, value]) => (value ? [sql`${value}`.as(name)] : []));
@@ -33,6 +36,8 @@ async function withScalars<Row>(
     .selectFrom(db.selectNoFrom(selections as never).as('scalars'))
     .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
     .selectAll()
+    .orderBy(sql`page.created_at`, direction)
+    .orderBy(sql`page.id`, direction)
     .execute()) as (Row & { id: string | null } & Record<string, unknown>)[];
   const values = Object.fromEntries(Object.keys(scalars).map((name) => [name, joined[0]?.[name]]));
   // Rows keep the scalar columns: deleting them would cost more than carrying them.
@@ -86,7 +91,7 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
     return sql<boolean>`(${first}) is not null`;
   };
   // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
-  const { rows: found, scalars } = await withScalars(db, pageQuery, {
+  const { rows: found, scalars } = await withScalars(db, pageQuery, direction, {
     newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
     older_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('<=', page.before) : undefined,
     total,
@@ -131,7 +136,7 @@ export async function readOffsetPage<Row extends { id: string }>(
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(page.limit + 1);
-  const { rows, scalars } = await withScalars(db, pageQuery, { total });
+  const { rows, scalars } = await withScalars(db, pageQuery, 'desc', { total });
   const more = rows.length > page.limit;
   return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
 }
