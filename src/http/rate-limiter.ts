@@ -22,8 +22,11 @@ export class RateLimiter {
     const bucket = this.buckets.get(caller) ?? { tokens: this.burst, at: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.ratePerMs);
     bucket.at = now;
+    // Re-inserted, so that the map runs from the least to the most recently seen caller.
+    this.buckets.delete(caller);
     this.buckets.set(caller, bucket);
-    // Callers sending ever new credentials must not grow the map without end: drop the oldest.
+    // Callers sending ever new credentials must not grow the map without end: drop the one
+    // seen longest ago (never a busy caller, whose spent bucket would then start full again).
     if (this.buckets.size > MAX_CALLERS) this.buckets.delete(this.buckets.keys().next().value!);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;

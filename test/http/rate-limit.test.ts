@@ -16,6 +16,18 @@ describe('RateLimiter', () => {
   });
 });
 
+describe('RateLimiter flooded with new callers', () => {
+  it('forgets the callers seen longest ago, not a busy one that has spent its burst', () => {
+    const limiter = new RateLimiter(60, () => 0);
+    for (let i = 0; i < 10; i++) expect(limiter.take('busy')).toBeUndefined();
+    for (let i = 0; i < 100_000; i++) {
+      limiter.take(`made-up ${i}`);
+      if (i % 1000 === 0) limiter.take('busy');
+    }
+    expect(limiter.take('busy')).toBeGreaterThan(0);
+  });
+});
+
 describe('rate limiting', () => {
   let app: TestApp;
   let first: string;
