@@ -1,7 +1,8 @@
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
-import { readKeysetPage, readOffsetPage, type PageRows } from '../pagination/keyset.js';
+import { StatementCache } from '../db/statement-cache.js';
+import { keysetStatement, readKeysetPage, readOffsetPage, type PageRows } from '../pagination/keyset.js';
 import type { Page } from '../pagination/page.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
@@ -41,13 +42,52 @@ function scoped(db: Kysely<Database>, scope: KeyScope): Keys {
   return keys;
 }
 
+/** The values a keyset page's statement binds; the rest of the page is its shape. */
+interface PageValues extends Record<string, unknown> {
+  principalId?: string;
+  pactId?: string;
+  delegationId?: string;
+  isRevoked?: boolean;
+  afterCreatedAt?: string;
+  afterId?: string;
+  beforeCreatedAt?: string;
+  beforeId?: string;
+}
+
+const pageStatements = new StatementCache<PageValues>();
+
 /** One page of keys in `scope`, newest first, with exact flags for both directions, and its total when asked. */
 export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, withTotal = false): Promise<PageRows<ApiKeyRow>> {
-  const keys = scoped(db, scope);
-  const total = withTotal ? totalOf(db, scope) : undefined;
-  return page.kind === 'offset'
-    ? readOffsetPage(db, keys, page, selectColumns, total)
-    : readKeysetPage(db, keys, page, selectColumns, total);
+  if (page.kind === 'offset') {
+    return readOffsetPage(db, scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
+  }
+  // The nil uuid takes other paths than a real id (see totalOf), so it is part of the shape.
+  const kind = (id: string | undefined) => (id === undefined ? '-' : id === ANY ? '0' : 'v');
+  const shape = [
+    kind(scope.principalId), kind(scope.pactId), kind(scope.delegationId), scope.isRevoked === undefined ? '-' : 'v',
+    page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-',
+    withTotal ? 't' : '-', page.limit,
+  ].join('');
+  const values: PageValues = {
+    ...scope,
+    afterCreatedAt: page.after?.createdAt,
+    afterId: page.after?.id,
+    beforeCreatedAt: page.before?.createdAt,
+    beforeId: page.before?.id,
+  };
+  const statement = pageStatements.bind(shape, values, (slot) => {
+    const value = <K extends keyof KeyScope>(name: K) => (scope[name] === undefined || scope[name] === ANY ? scope[name] : slot(name));
+    const slotted: KeyScope = { principalId: value('principalId'), pactId: value('pactId'), delegationId: value('delegationId'), isRevoked: value('isRevoked') };
+    const position = (createdAt: 'afterCreatedAt' | 'beforeCreatedAt', id: 'afterId' | 'beforeId') =>
+      ({ createdAt: slot(createdAt) as PgTimestamp, id: slot(id)! });
+    const slottedPage = {
+      ...page,
+      after: page.after && position('afterCreatedAt', 'afterId'),
+      before: page.before && position('beforeCreatedAt', 'beforeId'),
+    };
+    return keysetStatement(db, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined);
+  });
+  return readKeysetPage(db, statement, page);
 }
 
 const ANY = '00000000-0000-0000-0000-000000000000';

@@ -1,4 +1,4 @@
-import { type Expression, type Kysely, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
+import { type Compilable, type CompiledQuery, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import type { Page } from './page.js';
@@ -18,30 +18,43 @@ export interface PageRows<Row> {
 
 type Scalar = Expression<unknown>;
 
+/** Columns a page's rows may carry beside its own: the scalars computed alongside. */
+interface Scalars {
+  newer_exist?: boolean | null;
+  older_exist?: boolean | null;
+  total?: unknown;
+}
+
 /**
- * Runs `pageQuery` (ordered `direction` in listing order) with `scalars` computed alongside, in
- * one statement: the scalars come from a one-row subselect that the page joins laterally, so they
- * arrive even with an empty page. The join is ordered again: only an outer ORDER BY promises
- * that the page's rows come out in its order.
+ * `pageQuery` (ordered `direction` in listing order) with `scalars` computed alongside, in one
+ * statement: the scalars come from a one-row subselect that the page joins laterally, so they
+ * arrive even with an empty page, as one row of nulls. The join is ordered again: only an outer
+ * ORDER BY promises that the page's rows come out in its order.
  */
-async function withScalars<Row>(
+function withScalars<Row>(
   db: Kysely<Database>,
   pageQuery: SelectQueryBuilder<Database, 'api_keys', Row>,
   direction: 'asc' | 'desc',
-  scalars: Record<string, Scalar | undefined>,
-): Promise<{ rows: Row[]; scalars: Record<string, unknown> }> {
+  scalars: { [name in keyof Scalars]?: Scalar },
+): Compilable<Row & Scalars> {
   const selections = Object.entries(scalars).flatMap(([name, value]) => (value ? [sql`${value}`.as(name)] : []));
-  if (selections.length === 0) return { rows: await pageQuery.execute(), scalars: {} };
-  const joined = (await db
+  if (selections.length === 0) return pageQuery as Compilable<Row & Scalars>;
+  return db
     .selectFrom(db.selectNoFrom(selections as never).as('scalars'))
     .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
     .selectAll()
     .orderBy(sql`page.created_at`, direction)
-    .orderBy(sql`page.id`, direction)
-    .execute()) as (Row & { id: string | null } & Record<string, unknown>)[];
-  const values = Object.fromEntries(Object.keys(scalars).map((name) => [name, joined[0]?.[name]]));
-  // Rows keep the scalar columns: deleting them would cost more than carrying them.
-  return { rows: joined.filter((row) => row.id !== null), scalars: values };
+    .orderBy(sql`page.id`, direction) as unknown as Compilable<Row & Scalars>;
+}
+
+/**
+ * Runs a statement of `withScalars`: the page's rows (which keep the scalar columns: deleting
+ * them would cost more than carrying them) and the scalars.
+ */
+async function execute<Row extends { id: string | null }>(db: Kysely<Database>, statement: CompiledQuery<Row & Scalars> | Compilable<Row & Scalars>) {
+  const { rows } = await db.executeQuery(statement);
+  const empty = rows.length === 1 && rows[0].id === null;
+  return { rows: empty ? [] : rows, scalars: rows[0] ?? ({} as Scalars) };
 }
 
 const count = (value: unknown) => (value === undefined || value === null ? undefined : Number(value));
@@ -54,26 +67,28 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
 }
 
 /**
- * Reads one page of `scoped` (the keys the caller may see, filtered) in one statement, with `total`
- * (a scalar subquery) alongside when given.
+ * The statement for one page of `scoped` (the keys the caller may see, filtered), with `total`
+ * (a scalar subquery) alongside when given. Its text depends on the page's shape and limit only;
+ * the cursors' positions are values (see `StatementCache`).
  *
  * The window is `after < key < before` in listing order; the page is its first `limit` keys, or
  * its last when `page.fromEnd`. One extra row tells whether the window goes on past the page; the
- * other flag comes from an `exists` on the far side of the cursor, so both flags are exact in
+ * other flag comes from the first key on the far side of the cursor, so both flags are exact in
  * either direction, not just the one being paged in.
  *
  * ```sql
  * select * from (select (… where (created_at, id) >= ($1, $2) order by … limit 1) is not null as newer_exist, (…) as total) scalars
  * left join lateral (select … where (created_at, id) < ($1, $2) order by created_at desc, id desc limit 51) page on true
+ * order by page.created_at desc, page.id desc
  * ```
  */
-export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: string }>(
+export function keysetStatement<Row extends { created_at: PgTimestamp; id: string }>(
   db: Kysely<Database>,
   scoped: Keys,
   page: Extract<Page, { kind: 'keyset' }>,
   select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
   total?: Scalar,
-): Promise<PageRows<Row>> {
+): Compilable<Row & Scalars> {
   const direction = page.fromEnd ? 'asc' : 'desc';
   let window = scoped;
   if (page.after) window = window.where(compare('<', page.after));
@@ -91,11 +106,20 @@ export async function readKeysetPage<Row extends { created_at: PgTimestamp; id: 
     return sql<boolean>`(${first}) is not null`;
   };
   // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
-  const { rows: found, scalars } = await withScalars(db, pageQuery, direction, {
+  return withScalars(db, pageQuery, direction, {
     newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
     older_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('<=', page.before) : undefined,
     total,
   });
+}
+
+/** Reads the page that `statement` (a `keysetStatement` for `page`) selects, with its flags and total. */
+export async function readKeysetPage<Row extends { id: string }>(
+  db: Kysely<Database>,
+  statement: CompiledQuery<Row & Scalars>,
+  page: Extract<Page, { kind: 'keyset' }>,
+): Promise<PageRows<Row>> {
+  const { rows: found, scalars } = await execute(db, statement);
   const more = found.length > page.limit;
   const rows = more ? found.slice(0, page.limit) : found;
   if (page.fromEnd) rows.reverse();
@@ -136,7 +160,7 @@ export async function readOffsetPage<Row extends { id: string }>(
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(page.limit + 1);
-  const { rows, scalars } = await withScalars(db, pageQuery, 'desc', { total });
+  const { rows, scalars } = await execute(db, withScalars(db, pageQuery, 'desc', { total }));
   const more = rows.length > page.limit;
   return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
 }
