@@ -1,5 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
+import { processRegularResult } from 'graphql-yoga';
 import type { App } from '../app.js';
 
 /** Bodies above this go to Yoga, which streams them. */
@@ -18,10 +19,10 @@ type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => strin
  * request, a query POSTed as JSON to /graphql, runs through
  * the same envelop plugins as in Yoga (parse and validation caches, graphql-jit, query limits,
  * error masking) but without the Fetch API round trip around it: no Request, no body stream, no
- * Response object, one write. Everything else (GraphiQL, GET, mutations, other media types, a
- * body that is not a plain {query, variables, operationName}, a query that does not parse or
- * validate, an answer with errors) goes to Yoga as it is, so Yoga stays the one place that
- * answers the unusual.
+ * Response object, one write; an answer with errors goes through Yoga's result processor. Everything
+ * else (GraphiQL, GET, mutations, other media types, a body that is not a plain {query, variables,
+ * operationName}, a query that does not parse or validate) goes to Yoga as it is, so Yoga stays the
+ * one place that answers the unusual.
  */
 export function createNodeListener(app: App): RequestListener {
   return (req, res) => guarded(app, res, () => {
@@ -51,11 +52,15 @@ export function createNodeListener(app: App): RequestListener {
             variableValues: params.variables,
             operationName: params.operationName,
           }) as Promise<Result>)
-        .then((result) => {
-          // Yoga shapes errors for the wire in ways of its own; a query is safe to run again there.
-          if (result.errors?.length) return handOver(app, req, res, body);
-          const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
-          send(res, 200, headers, (result.stringify ?? JSON.stringify)(result));
+        .then(async (result) => {
+          if (!result.errors?.length) {
+            const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+            return send(res, 200, headers, (result.stringify ?? JSON.stringify)(result));
+          }
+          // Errors take the status and the shape Yoga gives them, from Yoga's own result processor:
+          // running the query again in Yoga would double the wait for a 503 during an outage.
+          const response = processRegularResult(result, app.yoga.fetchAPI, 'application/json');
+          send(res, response.status, { ...Object.fromEntries(response.headers), 'cache-control': 'no-store' }, await response.text());
         })
         .catch((error: unknown) => fail(app, res, error));
     }));

@@ -98,6 +98,21 @@ describe('the HTTP server', () => {
     expect((served.body as any).data.apiKeys.edges).toHaveLength(5);
   });
 
+  it('runs a query whose answer has errors once', async () => {
+    const query = '{ counted: apiKeys(first: 1) { totalCount } broken: apiKeys(after: "bm9wZQ") { totalCount } }';
+    app.statements.length = 0;
+    const answer = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...asKey(reader) },
+      body: JSON.stringify({ query }),
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    const { errors } = await answer.json();
+    expect(errors.map((error: { extensions: { code: string } }) => error.extensions.code)).toEqual(['BAD_USER_INPUT']);
+    expect(app.statements.filter((statement) => statement.includes('api_key_counts'))).toHaveLength(1);
+  });
+
   it('hands mutations, GET and REST to Yoga', async () => {
     const mutation = await fetch(`${base}/graphql`, {
       method: 'POST',
