@@ -2,6 +2,7 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import * as initial from '../../migrations/20261128000000-initial.js';
 import * as audit from '../../migrations/20261128010000-audit.js';
 import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
+import * as keyCountsOnMoves from '../../migrations/20261128030000-key-counts-on-moves.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './create-db.js';
 
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   '20261128000000-initial': initial,
   '20261128010000-audit': audit,
   '20261128020000-key-counts': keyCounts,
+  '20261128030000-key-counts-on-moves': keyCountsOnMoves,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -72,4 +72,16 @@ describe('totals kept by triggers', () => {
     ));
     await expectExactTotals();
   });
+
+  it('stay exact while keys are revoked and moved concurrently, one statement each', async ({ skip }) => {
+    if (!onPostgres) skip('needs several connections: runs against PostgreSQL');
+    const ids = await insertManyKeys(db, alice, 40, 'now()', { pactId: PACT_A });
+    await Promise.all(ids.map((id, i) =>
+      i % 2
+        ? sql`update api_keys set is_revoked = true, revoked_at = now() where id = ${id}`.execute(db.kysely)
+        : sql`update api_keys set principal_id = ${bob}, pact_id = ${PACT_B} where id = ${id}`.execute(db.kysely),
+    ));
+    await sql`update api_keys set last_used_at = now()`.execute(db.kysely);
+    await expectExactTotals();
+  });
 });
