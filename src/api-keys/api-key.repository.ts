@@ -203,16 +203,19 @@ export function revokeKey(db: Kysely<Database>, scope: KeyScope, id: string): Pr
 
 /**
  * Sets `last_used_at` for many keys in one statement, never moving it backwards and leaving
- * `updated_at` alone (a use is not an edit).
+ * `updated_at` alone (a use is not an edit). The rows are locked in id order first: two gateways
+ * flushing the same keys, noted in different orders, would otherwise deadlock.
  *
  * @example
+ * // with locked as (select id from api_keys where id = any($1) order by id for no key update)
  * // update api_keys as k set last_used_at = u.at
- * // from unnest($1::uuid[], $2::timestamptz[]) as u(id, at)
+ * // from unnest($2::uuid[], $3::timestamptz[]) as u(id, at) join locked using (id)
  * // where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)
  */
 export async function writeLastUsed(db: Kysely<Database>, ids: string[], usedAt: string[]): Promise<void> {
   await sql`
+    with locked as (select id from api_keys where id = any(${ids}::uuid[]) order by id for no key update)
     update api_keys as k set last_used_at = u.at
-    from unnest(${ids}::uuid[], ${usedAt}::timestamptz[]) as u(id, at)
+    from unnest(${ids}::uuid[], ${usedAt}::timestamptz[]) as u(id, at) join locked using (id)
     where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)`.execute(db);
 }

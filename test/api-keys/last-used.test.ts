@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asKey, createTestApp, type TestApp } from '../support/app.js';
-import { insertKey, insertPrincipal } from '../support/fixtures.js';
+import { LastUsedRecorder } from '../../src/api-keys/last-used.js';
+import { createTestDb, onPostgres } from '../support/database.js';
+import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
 
-const lastUsedWrites = (app: TestApp) => app.statements.filter((statement) => /^\s*update api_keys as k set last_used_at/.test(statement));
+const lastUsedWrites = (app: TestApp) => app.statements.filter((statement) => /update api_keys as k set last_used_at/.test(statement));
 
 async function row(app: TestApp, id: string) {
   const { rows } = await sql<{ last_used_at: string | null; updated_at: string }>`
@@ -106,4 +108,29 @@ describe('last_used_at flushes', () => {
     await app.close();
     expect(lastUsedWrites(app)).toHaveLength(1);
   });
+});
+
+describe('last_used_at flushes from two gateways at once', () => {
+  it('write the same keys, noted in opposite orders, without a deadlock', async ({ skip }) => {
+    if (!onPostgres) skip('needs several connections: runs against PostgreSQL');
+    const db = await createTestDb();
+    const log = (error: unknown) => { throw error; };
+    const gateways = [new LastUsedRecorder(db.kysely, 3_600_000, log), new LastUsedRecorder(db.kysely, 3_600_000, log)];
+    try {
+      const principal = await insertPrincipal(db);
+      const ids = await insertManyKeys(db, principal, 300);
+      for (let round = 0; round < 10; round++) {
+        const at = Date.now() + round;
+        ids.forEach((id) => gateways[0].record(id, at));
+        [...ids].reverse().forEach((id) => gateways[1].record(id, at + 1));
+        await Promise.all(gateways.map((gateway) => gateway.flush()));
+      }
+      const { rows } = await sql<{ stale: string }>`
+        select count(*) filter (where last_used_at is null) as stale from api_keys`.execute(db.kysely);
+      expect(Number(rows[0].stale)).toBe(0);
+    } finally {
+      await Promise.all(gateways.map((gateway) => gateway.close()));
+      await db.drop();
+    }
+  }, 30_000);
 });
