@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countKeys, type KeyScope } from '../../src/api-keys/api-key.repository.js';
 import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
@@ -83,5 +84,25 @@ describe('totals kept by triggers', () => {
     ));
     await sql`update api_keys set last_used_at = now()`.execute(db.kysely);
     await expectExactTotals();
+  });
+
+  it('let a key be written while another principal\'s key waits in an open transaction', async ({ skip }) => {
+    if (!onPostgres) skip('needs several connections: runs against PostgreSQL');
+    // Ids whose last bytes fall in different shards.
+    const held = '5d8e0c1a-7b7e-4c39-9a57-1f0e2c3d4b00';
+    const other = '5d8e0c1a-7b7e-4c39-9a57-1f0e2c3d4b01';
+    const insert = 'insert into api_keys (id, principal_id, name, key_prefix, key_hash) values ($1::uuid, $2, \'k\', \'ak_k\', sha256(convert_to($1::text, \'UTF8\')))';
+    const [holder, writer] = [new pg.Client(db.url), new pg.Client(db.url)];
+    await Promise.all([holder.connect(), writer.connect()]);
+    try {
+      await holder.query('begin');
+      await holder.query(insert, [held, alice]);
+      await writer.query("set lock_timeout = '2s'");
+      await expect(writer.query(insert, [other, bob])).resolves.toBeDefined();
+      await holder.query('commit');
+      await expectExactTotals();
+    } finally {
+      await Promise.all([holder.end(), writer.end()]);
+    }
   });
 });
