@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { Measurement, Scenario } from './scenarios.js';
+import type { TotalTiming } from './totals.js';
 
 export interface Machine {
   os: string;
@@ -82,6 +83,7 @@ export interface Report {
   gatewayShutdown: string;
   timings: Record<string, number | null>;
   scenarios: Row[];
+  totals: TotalTiming[];
 }
 
 export function write(report: Report, dir: string): void {
@@ -103,6 +105,10 @@ export function write(report: Report, dir: string): void {
     `Gateway peak RSS: ${report.gatewayMemory.peakRssMb.toFixed(0)} MB, sampled every 100 ms over its process tree;`,
     `VmHWM of the node process alone: ${report.gatewayMemory.vmHwmMb.toFixed(0)} MB.`,
     `On SIGTERM at the end the gateway ${report.gatewayShutdown}.`,
+    '',
+    'Totals of the principal read, as the gateway asks for them (median of 7 EXPLAIN ANALYZE runs, database time):',
+    '',
+    ...report.totals.map(({ scope, total, medianMs }) => `- ${scope}: ${total.toLocaleString('en')} keys in ${medianMs.toFixed(3)} ms`),
     '',
     '"× floor" is req/s over the floor\'s req/s in the same run: first pages against the floor\'s first page, depth',
     'against the floor at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page',

@@ -18,6 +18,7 @@ import { OUT, ROOT, RssSampler, freePort, killAllNow, startNode, stop, stopAll, 
 import { machine, problems, table, withRatios, write } from './report.js';
 import { type Load, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds } from './scenarios.js';
 import { type Size, seed } from './seed.js';
+import { timeTotals } from './totals.js';
 
 const SIZES = {
   default: {
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
   const seeded = await seed(databaseUrl, size.seed);
   console.log(seeded.seconds === null ? 'reused the existing seed' : `seeded in ${seeded.seconds.toFixed(1)} s`);
   const { postgres, floorDepthCursor } = await inspect(databaseUrl, seeded.principalId, size.depth);
+  const totals = await timeTotals(databaseUrl, seeded.principalId);
+  for (const { scope, total, medianMs } of totals) console.log(`total of ${scope}: ${total} in ${medianMs.toFixed(3)} ms of database time`);
 
   // Both servers run throughout; only the one under load does any work.
   const page = { pageSize: PAGE_SIZE, depth: size.depth };
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
     gatewayShutdown,
     timings: { seedSeconds: seeded.seconds, gatewayStartSeconds, totalSeconds },
     scenarios: rows,
+    totals,
   }, `${ROOT}bench`);
   console.log(`wrote bench/results.json and bench/RESULTS.md in ${totalSeconds.toFixed(0)} s; server logs in ${OUT}`);
 }
