@@ -213,12 +213,17 @@ function keyGrant(minter: Minter | undefined, principalId: string, input: NewApi
   }
   let expiresAt = input.expiresAt?.utc ?? null;
   // A minter that never expires (null or infinity) sets no limit.
+  const mortal = minter.expires_at !== null && minter.expires_at !== 'infinity';
   const limit = parseInstant(toRfc3339OrNull(minter.expires_at) ?? '');
   if (limit) {
     if (input.expiresAt === undefined) expiresAt = limit.utc;
     else if (input.expiresAt.epochMicros > limit.epochMicros) {
       throw badInput(`expires_at ${input.expiresAt.utc} is later than this API key's own expiry, ${limit.utc}`, 'Pass an expires_at no later than the expiry of the key that creates it, or leave it out to get that expiry.');
     }
+  } else if (mortal && input.expiresAt === undefined) {
+    // An expiry past year 9999, written in SQL by another client: any expiry a request can name
+    // comes before it, and a key given none gets it as PostgreSQL printed it.
+    expiresAt = minter.expires_at;
   }
   return { principalId, scopes, expiresAt, pactId: minter.pact_id ?? input.pactId ?? null };
 }

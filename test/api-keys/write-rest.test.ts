@@ -197,6 +197,19 @@ describe('POST /api/v1/api-keys', () => {
       expect(never.body.result.api_key.expires_at).toBe(expiresAt);
     });
 
+    it('gives a minted key its minter\'s expiry even when that is past year 9999', async () => {
+      const distant = await insertKey(app.db, principal, { scopes: ['*'] });
+      await sql`update api_keys set expires_at = '12000-01-01 00:00:00+00' where id = ${distant.id}`.execute(app.db.kysely);
+      const defaulted = await create({ name: 'inherits' }, asKey(distant.rawKey));
+      expect(defaulted.status).toBe(201);
+      const { rows } = await sql<{ outlives: boolean }>`
+        select expires_at is null or expires_at > '12000-01-01 00:00:00+00' as outlives from api_keys where id = ${defaulted.body.result.api_key.id}`
+        .execute(app.db.kysely);
+      expect(rows[0].outlives).toBe(false);
+      const named = await create({ name: 'named', expires_at: '9999-12-31T00:00:00Z' }, asKey(distant.rawKey));
+      expect(named.body.result.api_key.expires_at).toBe('9999-12-31T00:00:00.000000Z');
+    });
+
     it('refuses without credentials (401)', async () => {
       const { status } = await create({ name: 'x' }, {});
       expect(status).toBe(401);
