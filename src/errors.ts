@@ -54,7 +54,7 @@ export function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && unavailableCodes.has(code)) return true;
   // "Client was closed": the rollback after a query timeout, on the connection that timeout closed.
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection is closed|Client has encountered a connection error|Client was closed/i
+  return /Connection terminated|timeout exceeded when trying to connect|connection is closed|Client has encountered a connection error|Client was closed/i
     .test(error.message);
 }
 
