@@ -27,18 +27,29 @@ export function machine(postgres: string, loadBefore: number): Machine {
 }
 
 export interface Row extends Measurement {
-  /** req/s as a fraction of the floor's matching scenario, measured in the same run */
+  /** req/s over the floor's matching scenario, round by round in the same run: the median */
   vsFloor: number | null;
-  /** req/s as a fraction of the gateway's own first page (depth scenarios only) */
+  /** req/s over the gateway's own first page, round by round (depth scenarios only): the median */
   vsFirstPage: number | null;
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * Each ratio is taken within a round, between two slices a few seconds apart, and the median of
+ * the rounds' ratios is reported: a round in which the machine slowed down moves it little.
+ */
 export function withRatios(measured: Measurement[], scenarios: Scenario[]): Row[] {
-  const reqPerSec = new Map(measured.map((m) => [m.id, m.reqPerSec]));
+  const rounds = new Map(measured.map((m) => [m.id, m.roundsReqPerSec]));
   const scenario = new Map(scenarios.map((s) => [s.id, s]));
   const ratio = (m: Measurement, of: string | undefined) => {
-    const reference = of === undefined ? 0 : reqPerSec.get(of) ?? 0;
-    return reference > 0 && m.reqPerSec > 0 ? m.reqPerSec / reference : null;
+    const reference = of === undefined ? [] : rounds.get(of) ?? [];
+    const ratios = m.roundsReqPerSec.flatMap((value, round) => (reference[round] > 0 && value > 0 ? [value / reference[round]] : []));
+    return ratios.length > 0 ? median(ratios) : null;
   };
   return measured.map((m) => ({
     ...m,
@@ -110,11 +121,12 @@ export function write(report: Report, dir: string): void {
     '',
     ...report.totals.map(({ scope, total, medianMs }) => `- ${scope}: ${total.toLocaleString('en')} keys in ${medianMs.toFixed(3)} ms`),
     '',
-    '"× floor" is req/s over the floor\'s req/s in the same run: first pages against the floor\'s first page, depth',
-    'against the floor at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page',
-    'in the same protocol. The floor (`bench/floor.ts`) is node:http + pg running the same keyset SELECT with',
-    'no framework, no auth and no count. Both servers run throughout and the scenarios take turns in short slices,',
-    'so a machine whose speed drifts during the run slows all of them alike; latencies are over every answer.',
+    '"× floor" is req/s over the floor\'s req/s: first pages against the floor\'s first page, depth against the floor',
+    'at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page in the same protocol.',
+    'Both are taken round by round (each round loads every scenario for one slice) and the median over the rounds is',
+    'shown, so a round in which the machine slowed down moves them little; req/s and latencies are over all rounds.',
+    'The floor (`bench/floor.ts`) is node:http + pg running the same keyset SELECT with no framework, no auth and no',
+    'count. Both servers run throughout.',
     ...(issues.length > 0 ? ['', '## Problems seen', '', ...issues.map((issue) => `- ${issue.replace(/^!!! /, '')}`)] : []),
     '',
   ].join('\n');

@@ -25,7 +25,7 @@ const SIZES = {
     database: 'keys_bench',
     seed: { keys: 1_000_000, bigPrincipalKeys: 200_000, otherPrincipals: 10_000 },
     depth: 150_000,
-    load: { connections: 16, warmupSeconds: 2, seconds: 10, sliceSeconds: 2 },
+    load: { connections: 16, warmupSeconds: 2, seconds: 15, sliceSeconds: 1.5 },
   },
   small: {
     database: 'keys_bench_small',

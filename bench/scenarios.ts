@@ -132,6 +132,8 @@ export interface Measurement {
   non2xx: number;
   errors: number;
   statusCodes: Record<string, number>;
+  /** req/s of each round's slice, in round order: ratios are taken round by round. */
+  roundsReqPerSec: number[];
   /** Anything wrong with the answers: a failed check, non-2xx responses, connection errors, a skip. */
   problems: string[];
 }
@@ -152,6 +154,7 @@ interface Tally {
   timeouts: number;
   statusCodes: Record<string, number>;
   latenciesMs: number[];
+  roundsReqPerSec: number[];
 }
 
 /** One stretch of load on one scenario. */
@@ -164,6 +167,7 @@ async function slice(scenario: Scenario, connections: number, seconds: number, t
   if (!tally) return;
   tally.requests += result.requests.total;
   tally.seconds += result.duration;
+  tally.roundsReqPerSec.push(result.duration > 0 ? result.requests.total / result.duration : 0);
   tally.non2xx += result.non2xx;
   tally.errors += result.errors;
   tally.timeouts += result.timeouts;
@@ -200,7 +204,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
   }
 
   const tallies = new Map(live.map((scenario): [Scenario, Tally] => [scenario, {
-    requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, latenciesMs: [],
+    requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, latenciesMs: [], roundsReqPerSec: [],
   }]));
   const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
   for (let round = 0; round < rounds; round++) {
@@ -215,7 +219,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
     const { id, title, server } = scenario;
     const found = problems.get(scenario) ?? [];
     const tally = tallies.get(scenario);
-    if (!tally) return { id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, problems: found };
+    if (!tally) return { id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, roundsReqPerSec: [], problems: found };
     if (tally.non2xx > 0) found.push(`${tally.non2xx} non-2xx responses: ${JSON.stringify(tally.statusCodes)}`);
     if (tally.errors > 0) found.push(`${tally.errors} connection errors (${tally.timeouts} timeouts)`);
     const sorted = tally.latenciesMs.sort((a, b) => a - b);
@@ -228,6 +232,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
       non2xx: tally.non2xx,
       errors: tally.errors,
       statusCodes: tally.statusCodes,
+      roundsReqPerSec: tally.roundsReqPerSec,
       problems: found,
     };
   });
