@@ -1,6 +1,9 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asKey, asService, createTestApp, type TestApp } from '../support/app.js';
+import { hashRawKey } from '../../src/api-keys/raw-key.js';
+import { createDemoKey } from '../../src/demo.js';
+import { createTestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 
 interface AuditRow {
@@ -68,5 +71,25 @@ describe('audit_events', () => {
     await app.rest('/api/v1/api-keys', asService, { method: 'POST', body: JSON.stringify({ name: 'x', principal_id: '3c90c3cc-0d44-4b50-8888-8dd25736052a' }) });
     const { count: after } = (await sql<{ count: string }>`select count(*) from audit_events`.execute(app.db.kysely)).rows[0];
     expect(after).toBe(before);
+  });
+});
+
+describe('the demo key of a first embedded start', () => {
+  it('is created once, by the operator, with both rows in the audit trail', async () => {
+    const db = await createTestDb();
+    try {
+      const rawKey = await createDemoKey(db);
+      expect(rawKey).toMatch(/^ak_/);
+      expect(await createDemoKey(db)).toBeUndefined();
+      const { rows } = await sql<AuditRow>`select * from audit_events order by occurred_at, action desc`.execute(db.kysely);
+      expect(rows.map(({ actor_type, action }) => [actor_type, action])).toEqual([
+        ['operator', 'principal.created'],
+        ['operator', 'api_key.created'],
+      ]);
+      const { rows: keys } = await sql<{ hash: string; scopes: string[] }>`select encode(key_hash, 'hex') as hash, scopes from api_keys`.execute(db.kysely);
+      expect(keys).toEqual([{ hash: hashRawKey(rawKey!).toString('hex'), scopes: ['*'] }]);
+    } finally {
+      await db.drop();
+    }
   });
 });
