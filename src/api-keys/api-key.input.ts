@@ -1,6 +1,6 @@
 import { badInput } from '../errors.js';
 import { parseInstant, type Instant } from '../instant.js';
-import { isUuid } from '../uuid.js';
+import { requireUuid } from '../uuid.js';
 
 /** What a caller asks for when creating a key; absent and null mean the same. */
 export interface CreateApiKeyRequest {
@@ -72,9 +72,5 @@ function validateExpiresAt(value: string, now: number): Instant {
 }
 
 function optionalUuid(value: string | null | undefined, field: string): string | undefined {
-  if (value == null) return undefined;
-  if (!isUuid(value)) {
-    throw badInput(`${field} must be a UUID, got "${value.slice(0, 40)}"`, `Pass ${field} as a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a.`);
-  }
-  return value.toLowerCase();
+  return value == null ? undefined : requireUuid(value, field);
 }

@@ -5,7 +5,7 @@ import { badInput } from '../errors.js';
 import { envelope } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
 import { listPage, type ListParams } from '../pagination/page.js';
-import { isUuid } from '../uuid.js';
+import { requireUuid } from '../uuid.js';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
@@ -89,8 +89,7 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
   for (const [name, field] of [['principal_id', 'principalId'], ['pact_id', 'pactId'], ['delegation_id', 'delegationId']] as const) {
     const value = params[name];
     if (value === undefined) continue;
-    if (!isUuid(value)) throw badInput(`${name} must be a UUID, got "${value.slice(0, 40)}"`, `Pass ${name} as a UUID such as 3c90c3cc-0d44-4b50-8888-8dd25736052a.`);
-    filter[field] = value.toLowerCase();
+    filter[field] = requireUuid(value, name);
   }
   const isRevoked = params.is_revoked;
   if (isRevoked !== undefined) {
