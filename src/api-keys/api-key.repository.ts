@@ -94,9 +94,9 @@ const ANY = '00000000-0000-0000-0000-000000000000';
 
 /**
  * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
- * pact, or of everything, with or without `is_revoked`, is the sum of its (at most 16) rows in the
- * trigger-kept `api_key_counts`; a `delegation_id` filter, a pact without a principal, or the nil
- * uuid counts rows.
+ * pact, or of everything, with or without `is_revoked`, is one row of the trigger-kept
+ * `api_key_counts` (the sum of at most 16 shards); a `delegation_id` filter, a pact without a
+ * principal, or the nil uuid counts rows.
  */
 function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
   // The nil uuid means "any" in the counters, so a filter on it as a real value counts rows.
@@ -105,7 +105,7 @@ function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
   if (counted) {
     const counter = db
       .selectFrom('api_key_counts')
-      .select((eb) => eb.fn.sum('count').as('count'))
+      .select('count')
       .where('principal_id', '=', scope.principalId ?? ANY)
       .where('pact_id', '=', scope.pactId ?? ANY)
       .where((eb) => (scope.isRevoked === undefined ? eb('revoked', 'is', null) : eb('revoked', '=', scope.isRevoked)));

@@ -25,15 +25,13 @@ export interface ApiKeyTable {
 export type ApiKeyRow = Omit<Selectable<ApiKeyTable>, 'key_hash'>;
 
 /**
- * Exact key counts per scope, kept by triggers; the nil uuid stands for "any" (see the
- * migrations). A scope's count is the sum of its shards.
+ * Exact key counts per scope, kept by triggers: a view that sums each scope's shards. The nil
+ * uuid stands for "any" (see the migrations).
  */
 export interface ApiKeyCountTable {
   principal_id: string;
   pact_id: string;
   /** null: any state. */
   revoked: boolean | null;
-  /** 0..15, from the last byte of the key's id. */
-  shard: number;
   count: ColumnType<string, never, never>;
 }

@@ -105,4 +105,29 @@ describe('totals kept by triggers', () => {
       await Promise.all([holder.end(), writer.end()]);
     }
   });
+
+  it('stay exact while two principals\' keys are revoked in bulk at once', async ({ skip }) => {
+    if (!onPostgres) skip('needs several connections: runs against PostgreSQL');
+    await insertManyKeys(db, alice, 300);
+    await insertManyKeys(db, bob, 300);
+    const revokeAll = (principal: string) =>
+      sql`update api_keys set is_revoked = true, revoked_at = now() where principal_id = ${principal} and not is_revoked`.execute(db.kysely);
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([revokeAll(alice), revokeAll(bob)]);
+      await sql`update api_keys set is_revoked = false, revoked_at = null`.execute(db.kysely);
+    }
+    await expectExactTotals();
+  });
+
+  it('read as one row per scope, as gateways from before the shards read them', async () => {
+    await insertManyKeys(db, alice, 64);
+    const { rows } = await sql<{ count: string }>`
+      select count from api_key_counts where principal_id = ${alice} and pact_id = '00000000-0000-0000-0000-000000000000' and revoked is null`
+      .execute(db.kysely);
+    expect(rows).toHaveLength(1);
+    expect(Number(rows[0].count)).toBe(await countKeys(db.kysely, { principalId: alice }));
+    const { rows: shards } = await sql<{ shards: number }>`
+      select count(distinct shard)::int as shards from api_key_count_shards where principal_id = ${alice}`.execute(db.kysely);
+    expect(shards[0].shards).toBeGreaterThan(1);
+  });
 });
