@@ -135,11 +135,16 @@ function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined): void {
     const name = values === undefined ? undefined : statementName(text);
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(close, timeoutMs);
-      query(name === undefined ? { text, values } : { name, text, values }, (error: Error | null, result: unknown) => {
+      const settle = (error: Error | null, result?: unknown) => {
         clearTimeout(timer);
         if (error) reject(error);
         else resolve(result);
-      });
+      };
+      try {
+        query(name === undefined ? { text, values } : { name, text, values }, settle);
+      } catch (error) {
+        settle(error as Error);
+      }
     });
   }) as typeof client.query;
 }
