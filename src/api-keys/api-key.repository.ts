@@ -52,6 +52,8 @@ interface PageValues extends Record<string, unknown> {
   afterId?: string;
   beforeCreatedAt?: string;
   beforeId?: string;
+  /** The page's limit and one more. */
+  fetch: number;
 }
 
 const pageStatements = new StatementCache<PageValues>();
@@ -66,7 +68,7 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
   const shape = [
     kind(scope.principalId), kind(scope.pactId), kind(scope.delegationId), scope.isRevoked === undefined ? '-' : 'v',
     page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-',
-    withTotal ? 't' : '-', page.limit,
+    withTotal ? 't' : '-',
   ].join('');
   const values: PageValues = {
     ...scope,
@@ -74,6 +76,7 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
     afterId: page.after?.id,
     beforeCreatedAt: page.before?.createdAt,
     beforeId: page.before?.id,
+    fetch: page.limit + 1,
   };
   const statement = pageStatements.bind(shape, values, (slot) => {
     const value = <K extends keyof KeyScope>(name: K) => (scope[name] === undefined || scope[name] === ANY ? scope[name] : slot(name));
@@ -85,7 +88,7 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
       after: page.after && position('afterCreatedAt', 'afterId'),
       before: page.before && position('beforeCreatedAt', 'beforeId'),
     };
-    return keysetStatement(db, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined);
+    return keysetStatement(db, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined, slot('fetch'));
   });
   return readKeysetPage(db, statement, page);
 }

@@ -12,8 +12,8 @@ class Slot {
  * its own values to the compiled text. Whatever changes the text must be in the shape.
  *
  * @example
- * const statement = cache.bind(`principal|${limit}`, { principal: id }, (slot) =>
- *   db.selectFrom('api_keys').selectAll().where('principal_id', '=', slot('principal')).limit(limit));
+ * const statement = cache.bind('by principal', { principal: id, limit: 50 }, (slot) =>
+ *   db.selectFrom('api_keys').selectAll().where('principal_id', '=', slot('principal')).limit(slot('limit')));
  * await db.executeQuery(statement);
  */
 export class StatementCache<Values extends Record<string, unknown>> {

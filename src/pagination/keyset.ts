@@ -68,8 +68,9 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
 
 /**
  * The statement for one page of `scoped` (the keys the caller may see, filtered), with `total`
- * (a scalar subquery) alongside when given. Its text depends on the page's shape and limit only;
- * the cursors' positions are values (see `StatementCache`).
+ * (a scalar subquery) alongside when given. It reads `fetch` keys: the page's limit and one more.
+ * Its text depends on the page's shape only; the cursors' positions and `fetch` are values (see
+ * `StatementCache`).
  *
  * The window is `after < key < before` in listing order; the page is its first `limit` keys, or
  * its last when `page.fromEnd`. One extra row tells whether the window goes on past the page; the
@@ -87,7 +88,8 @@ export function keysetStatement<Row extends { created_at: PgTimestamp; id: strin
   scoped: Keys,
   page: Extract<Page, { kind: 'keyset' }>,
   select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
-  total?: Scalar,
+  total: Scalar | undefined,
+  fetch: number,
 ): Compilable<Row & Scalars> {
   const direction = page.fromEnd ? 'asc' : 'desc';
   let window = scoped;
@@ -96,7 +98,7 @@ export function keysetStatement<Row extends { created_at: PgTimestamp; id: strin
   const pageQuery = select(window)
     .orderBy('created_at', direction)
     .orderBy('id', direction)
-    .limit(page.limit + 1);
+    .limit(fetch);
 
   // The first key beyond the cursor, in index order, rather than exists(): the planner may run an
   // exists() as a sequential scan, fast only while matching rows happen to be stored first.
