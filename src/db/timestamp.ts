@@ -15,11 +15,9 @@ export function toRfc3339(value: PgTimestamp): string {
   // What a UTC session prints for years 1000..9999, 'YYYY-MM-DD HH:MM:SS[.ffffff]+00', is
   // rearranged without a match: this runs five times for every key listed.
   const { length } = value;
-  // Full microseconds, as nine values in ten are printed: date and time kept as they are, no padding.
-  if (length === 29 && value.charCodeAt(10) === 32 && value.charCodeAt(4) === 45 && value.endsWith('+00')) {
-    return value.slice(0, 10) + 'T' + value.slice(11, 26) + 'Z';
-  }
   if (length >= 22 && length <= 29 && length !== 23 && value.charCodeAt(10) === 32 && value.endsWith('+00') && value.charCodeAt(4) === 45) {
+    // Full microseconds, as nine values in ten are printed: date and time kept as they are.
+    if (length === 29) return value.slice(0, 10) + 'T' + value.slice(11, 26) + 'Z';
     const micros = length === 22 ? '000000' : value.slice(20, -3).padEnd(6, '0');
     return `${value.slice(0, 10)}T${value.slice(11, 19)}.${micros}Z`;
   }
