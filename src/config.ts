@@ -1,4 +1,7 @@
 import path from 'node:path';
+import type { ShareLimits } from './db/fair-share.js';
+import { defaultAdmissionLimits, type AdmissionLimits } from './graphql/admission.js';
+import type { CorsPolicy } from './http/cors.js';
 
 export interface Config {
   /** `postgres://…` to use PostgreSQL through `pg`; undefined for embedded PGlite. */
@@ -14,6 +17,14 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** Requests per minute allowed for one credential (or one address without one); 0 disables. */
   readonly rateLimitPerMinute: number;
+  /** The largest request body accepted, in bytes, on every route. */
+  readonly maxBodyBytes: number;
+  /** Connections to PostgreSQL. */
+  readonly poolSize: number;
+  /** How much of the database one caller may hold at once. */
+  readonly callerShare: ShareLimits;
+  readonly admission: AdmissionLimits;
+  readonly cors: CorsPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -28,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (serviceKey !== undefined && serviceKey.length < 16) {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
   }
+  const poolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
   return Object.freeze({
     databaseUrl,
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
@@ -37,6 +49,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: integer(env, 'AUTH_CACHE_MS', 500, 0, 900),
     lastUsedFlushMs: integer(env, 'LAST_USED_FLUSH_MS', 5000, 10, 3_600_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 262_144, 1024, 16_777_216),
+    poolSize,
+    callerShare: Object.freeze({
+      share: integer(env, 'DATABASE_CALLER_SHARE', Math.max(1, Math.floor(poolSize * 0.4)), 1, poolSize),
+      queue: 64,
+      waitMs: 2000,
+    }),
+    admission: Object.freeze({
+      ...defaultAdmissionLimits,
+      tokens: integer(env, 'GRAPHQL_MAX_TOKENS', defaultAdmissionLimits.tokens, 100, 100_000),
+      depth: integer(env, 'GRAPHQL_MAX_DEPTH', defaultAdmissionLimits.depth, 2, 100),
+      aliases: integer(env, 'GRAPHQL_MAX_ALIASES', defaultAdmissionLimits.aliases, 0, 1000),
+      cost: integer(env, 'GRAPHQL_MAX_COST', defaultAdmissionLimits.cost, 100, 10_000_000),
+    }),
+    cors: Object.freeze({ origins: corsOrigins(env.CORS_ORIGINS) }),
   });
 }
 
@@ -48,4 +75,16 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** `*` (the default) or a comma-separated list of exact origins such as `https://console.example.com`. */
+function corsOrigins(raw: string | undefined): '*' | ReadonlySet<string> {
+  if (raw === undefined || raw.trim() === '' || raw.trim() === '*') return '*';
+  const origins = raw.split(',').map((origin) => origin.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS must list origins such as https://console.example.com (scheme and host, no path), got "${origin}"`);
+    }
+  }
+  return new Set(origins);
 }

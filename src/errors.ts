@@ -3,16 +3,22 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'BAD_USER_INPUT'
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'INTERNAL_SERVER_ERROR';
 
 const statusOf: Record<ErrorCode, number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   BAD_USER_INPUT: 422,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
+  INTERNAL_SERVER_ERROR: 500,
 };
 
 /**
@@ -28,6 +34,8 @@ export class AppError extends Error {
     readonly suggestion: string,
     /** Seconds, for 429 and 503. */
     readonly retryAfter?: number,
+    /** Headers the answer must carry, e.g. `Allow` on a 405. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = 'AppError';

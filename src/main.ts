@@ -1,7 +1,5 @@
 import { createServer } from 'node:http';
 import { createApp } from './app.js';
-import { drainable } from './http/draining.js';
-import { createNodeListener } from './http/node-listener.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
 import { migrate } from './db/migrate.js';
@@ -18,8 +16,7 @@ async function main(command = 'serve'): Promise<void> {
 
   const demoKey = db.embedded ? await createDemoKey(db) : undefined;
   const app = createApp(config, { db });
-  const { listener, drain } = drainable(createNodeListener(app));
-  const server = createServer(listener);
+  const server = createServer(app.listener);
   server.keepAliveTimeout = 5000;
   let stopping = false;
   await new Promise<void>((resolve, reject) => {
@@ -43,7 +40,7 @@ async function main(command = 'serve'): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: finishing in-flight requests`);
-    drain();
+    app.startDraining();
     // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
     server.close(() => {
       app.close().then(() => process.exit(0), (error) => {

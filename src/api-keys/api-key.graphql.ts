@@ -8,6 +8,11 @@ import { createApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyPage } fr
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
+/** The cost of one listing: a statement, indexed (keyset and counter) in every scope but a delegation's. */
+const LISTING_COST = 10;
+/** A `delegation_id` filter is served by no index or counter: its page and count read rows (100 ms and more). */
+const UNINDEXED_LISTING_COST = 5_000;
+
 builder.node(ApiKeyRef, {
   description: 'An API key. The raw key itself is never shown again after it is created.',
   id: { resolve: (key) => key.id },
@@ -51,7 +56,12 @@ builder.queryFields((t) => ({
       description:
         'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
       args: { filter: t.arg({ type: ApiKeyFilter }) },
-      complexity: (args) => ({ field: 1, multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE) }),
+      // A statement of its own (and its count, when asked); one that no index serves costs as much as a
+      // quarter of the limit, so a document holds at most a few of them.
+      complexity: (args) => ({
+        field: args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST,
+        multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
+      }),
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
         const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));

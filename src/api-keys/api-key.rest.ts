@@ -1,9 +1,8 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
-import { requireScope, type Viewer } from '../auth/viewer.js';
+import { requireScope } from '../auth/viewer.js';
 import { badInput } from '../errors.js';
-import { envelope } from '../http/envelope.js';
+import { envelope, type RestAnswer } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
+import type { RestRequest, RouteTable } from '../http/rest.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter } from './api-key.service.js';
@@ -34,7 +33,7 @@ type ListParameter = (typeof listParameters)[number];
 const OFFSET_DEPRECATION = '@1795824000';
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
-export async function listApiKeysRoute(db: Kysely<Database>, viewer: Viewer, query: URLSearchParams): Promise<Response> {
+async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
   const params = readQuery(query);
   const page = listPage(pageParams(params));
   const result = await listApiKeys(db, viewer, page, filterParams(params), true);
@@ -104,9 +103,9 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
 
 /** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
-export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, request: Request): Promise<Response> {
+async function createApiKeyRoute({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> {
   requireScope(viewer, 'api_keys:write');
-  const body = await readJsonObject(request, createFields);
+  const body = readJsonObject(text, createFields);
   const { apiKey, rawKey } = await createApiKey(db, viewer, {
     name: requiredString(body, 'name'),
     scopes: optionalStringList(body, 'scopes'),
@@ -119,12 +118,22 @@ export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, re
 }
 
 /** `GET /api/v1/api-keys/{id}`. */
-export async function getApiKeyRoute(db: Kysely<Database>, viewer: Viewer, keyId: string): Promise<Response> {
-  return envelope(toApiKeyRead(await getApiKey(db, viewer, keyId)));
+async function getApiKeyRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
+  return envelope(toApiKeyRead(await getApiKey(db, viewer, params.id!)));
 }
 
 /** `DELETE /api/v1/api-keys/{id}`: revokes for good; repeating it answers the same. */
-export async function revokeApiKeyRoute(db: Kysely<Database>, viewer: Viewer, keyId: string, forget: (keyId: string) => void): Promise<Response> {
-  await revokeApiKey(db, viewer, keyId, forget);
-  return envelope({ revoked: true });
+function revokeApiKeyRoute(forget: (keyId: string) => void) {
+  return async ({ db, viewer, params }: RestRequest): Promise<RestAnswer> => {
+    await revokeApiKey(db, viewer, params.id!, forget);
+    return envelope({ revoked: true });
+  };
+}
+
+/** The key routes; `forget` makes this process refuse a key it has just revoked. */
+export function apiKeyRoutes(forget: (keyId: string) => void): RouteTable {
+  return {
+    '/api/v1/api-keys': { GET: listApiKeysRoute, POST: createApiKeyRoute },
+    '/api/v1/api-keys/{id}': { GET: getApiKeyRoute, DELETE: revokeApiKeyRoute(forget) },
+  };
 }

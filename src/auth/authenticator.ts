@@ -44,7 +44,7 @@ export class Authenticator {
   }
 
   /** The viewer for these headers, `undefined` when no credential was sent; throws 401 for a bad one. */
-  async authenticate(headers: Headers): Promise<Viewer | undefined> {
+  async authenticate(headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> {
     const serviceKey = headers.get(SERVICE_KEY_HEADER);
     // The service header decides alone: a wrong one never falls back to X-API-Key.
     if (serviceKey !== null) return this.authenticateService(serviceKey);

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, PGliteDialect, PostgresDialect, type LogEvent } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Database } from './database.js';
+import type { Gate } from './fair-share.js';
 import { lockDataDir } from './embedded-lock.js';
 
 const TIMESTAMPTZ = 1184;
@@ -29,6 +30,8 @@ export interface DbOptions {
 export interface Db {
   readonly kysely: Kysely<Database>;
   readonly embedded: boolean;
+  /** The same database, each statement (or transaction) of which waits for a turn at `gate`. */
+  through(gate: Gate): Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -62,11 +65,12 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       client.on('error', () => {});
       wrapQuery(client, timeouts ? QUERY_TIMEOUT_MS : undefined);
     });
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log });
-    return { kysely, embedded: false, close: () => kysely.destroy() };
+    const postgres = { dialect: new PostgresDialect({ pool }), log };
+    const kysely = new Kysely<Database>(postgres);
+    return { kysely, embedded: false, through: gated(kysely, postgres), close: () => kysely.destroy() };
   }
   let release = () => {};
-  const kysely = new Kysely<Database>({
+  const embedded = {
     dialect: new PGliteDialect({
       pglite: async () => {
         if (!config.pgliteDir.includes('://')) {
@@ -81,8 +85,28 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       },
     }),
     log,
+  };
+  const kysely = new Kysely<Database>(embedded);
+  return { kysely, embedded: true, through: gated(kysely, embedded), close: () => kysely.destroy().finally(() => release()) };
+}
+
+/**
+ * Views of `kysely` whose connections are handed out through a gate. They share its executor (and
+ * so its pool, plugins and logging); only the provider of connections differs. The driver given
+ * to them is never initialised: a transaction uses it only to send begin, commit and rollback on
+ * a connection the shared executor provided.
+ */
+function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): (gate: Gate) => Kysely<Database> {
+  const executor = kysely.getExecutor();
+  const driver = config.dialect.createDriver();
+  return (gate) => new Kysely<Database>({
+    config,
+    dialect: config.dialect,
+    driver,
+    executor: executor.withConnectionProvider({
+      provideConnection: (consumer, options) => gate.run(() => executor.provideConnection(consumer, options)),
+    }),
   });
-  return { kysely, embedded: true, close: () => kysely.destroy().finally(() => release()) };
 }
 
 const parseQuotedTextArray = (pg.types.getTypeParser as (oid: number) => (value: string) => (string | null)[])(TEXT_ARRAY);

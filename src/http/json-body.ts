@@ -1,7 +1,5 @@
 import { badInput } from '../errors.js';
 
-const MAX_BODY_BYTES = 65_536;
-
 /** A request body's fields, read as JSON. */
 export type JsonObject = Record<string, unknown>;
 
@@ -9,8 +7,7 @@ export type JsonObject = Record<string, unknown>;
  * The body as a JSON object holding only `fields`; 422 for anything else. Unknown fields are
  * refused, not ignored, so that a typo such as `expire_at` is not silently dropped.
  */
-export async function readJsonObject(request: Request, fields: readonly string[]): Promise<JsonObject> {
-  const text = await readText(request);
+export function readJsonObject(text: string, fields: readonly string[]): JsonObject {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -24,28 +21,6 @@ export async function readJsonObject(request: Request, fields: readonly string[]
     if (!fields.includes(name)) throw badInput(`unknown field ${name}`, `Use only ${fields.join(', ')}.`);
   }
   return body as JsonObject;
-}
-
-const tooLarge = (bytes?: number) =>
-  badInput(`the body must be at most ${MAX_BODY_BYTES} bytes${bytes ? `, got ${bytes}` : ''}`, 'Send a smaller JSON object.');
-
-/** The body as text, refused as soon as it is known to be too large: it is never held whole. */
-async function readText(request: Request): Promise<string> {
-  const declared = Number(request.headers.get('content-length'));
-  if (declared > MAX_BODY_BYTES) throw tooLarge(declared);
-  if (!request.body) return '';
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (let read = await reader.read(); !read.done; read = await reader.read()) {
-    size += read.value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(read.value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 const wrongType = (name: string, type: string, value: unknown) =>

@@ -1,8 +1,6 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/database.js';
-import type { Viewer } from '../auth/viewer.js';
-import { envelope } from '../http/envelope.js';
+import { envelope, type RestAnswer } from '../http/envelope.js';
 import { readJsonObject, requiredString } from '../http/json-body.js';
+import type { RestRequest, RouteTable } from '../http/rest.js';
 import { createPrincipal, requirePrincipalWriter, type Principal } from './principal.service.js';
 
 /** A principal as REST shows it. */
@@ -21,9 +19,9 @@ export function toPrincipalRead(principal: Principal) {
 const createFields = ['external_id', 'type', 'name', 'metadata'] as const;
 
 /** `POST /api/v1/principals`: 201 when created, 200 with the existing principal for a known `external_id`. */
-export async function createPrincipalRoute(db: Kysely<Database>, viewer: Viewer, request: Request): Promise<Response> {
+async function createPrincipalRoute({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> {
   requirePrincipalWriter(viewer);
-  const body = await readJsonObject(request, createFields);
+  const body = readJsonObject(text, createFields);
   const { principal, created } = await createPrincipal(db, viewer, {
     externalId: requiredString(body, 'external_id'),
     type: requiredString(body, 'type'),
@@ -32,3 +30,7 @@ export async function createPrincipalRoute(db: Kysely<Database>, viewer: Viewer,
   });
   return envelope({ created, ...toPrincipalRead(principal) }, null, { status: created ? 201 : 200 });
 }
+
+export const principalRoutes: RouteTable = {
+  '/api/v1/principals': { POST: createPrincipalRoute },
+};

@@ -1,18 +1,18 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { asKey, asService, createTestApp, SERVICE_KEY, type TestApp } from '../support/app.js';
+import { asKey, asService, createTestApp, SERVICE_KEY, type TestApp, listening, type ListeningApp } from '../support/app.js';
 import { onPostgres } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 
 const BOUND_MS = 1000;
 
-const statusOf = async (app: Pick<App, 'yoga'>, rawKey: string) =>
-  (await app.yoga.fetch('http://gateway/api/v1/api-keys?limit=1', { headers: asKey(rawKey) })).status;
+const statusOf = async (app: { base: string }, rawKey: string) =>
+  (await fetch(`${app.base}/api/v1/api-keys?limit=1`, { headers: asKey(rawKey) })).status;
 
 /** Asks until the key is refused; how long that took, in ms (fails past the bound). */
-async function refusedWithin(app: Pick<App, 'yoga'>, rawKey: string, since: number): Promise<number> {
+async function refusedWithin(app: { base: string }, rawKey: string, since: number): Promise<number> {
   for (;;) {
     const status = await statusOf(app, rawKey);
     const elapsed = performance.now() - since;
@@ -55,12 +55,12 @@ describe('revocation and expiry written by another client', () => {
 
 describe.runIf(onPostgres)('two gateway processes on one PostgreSQL database', () => {
   let first: TestApp;
-  let second: App;
+  let second: ListeningApp;
 
   beforeAll(async () => {
     first = await createTestApp();
     // A second gateway with its own pool and its own auth cache, as another process would have.
-    second = createApp(loadConfig({ DATABASE_URL: first.db.url, ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0' }), { log: () => {} });
+    second = await listening(createApp(loadConfig({ DATABASE_URL: first.db.url, ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0' }), { log: () => {} }));
   });
   afterAll(async () => {
     await second.close();
@@ -83,7 +83,7 @@ describe.runIf(onPostgres)('two gateway processes on one PostgreSQL database', (
   it('refuses a key revoked through the other process within 1 s', async () => {
     const key = await insertKey(first.db, await insertPrincipal(first.db));
     expect(await statusOf(first, key.rawKey)).toBe(200);
-    const revoke = await second.yoga.fetch(`http://gateway/api/v1/api-keys/${key.id}`, { method: 'DELETE', headers: asService });
+    const revoke = await fetch(`${second.base}/api/v1/api-keys/${key.id}`, { method: 'DELETE', headers: asService });
     const revokedAt = performance.now();
     expect(revoke.status).toBe(200);
     expect(await statusOf(second, key.rawKey)).toBe(401);

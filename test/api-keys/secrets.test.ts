@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createApp, type App } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { asKey, asService, SERVICE_KEY } from '../support/app.js';
+import { asKey, asService, SERVICE_KEY, listening, type ListeningApp } from '../support/app.js';
 import { createTestDb, type TestDb } from '../support/database.js';
 import { insertPrincipal } from '../support/fixtures.js';
 
 describe('raw keys', () => {
   let db: TestDb;
-  let app: App;
+  let app: ListeningApp;
   const logged: string[] = [];
   const capture = (...args: unknown[]) => logged.push(args.map((arg) => (arg instanceof Error ? `${arg.message}\n${arg.stack}` : JSON.stringify(arg))).join(' '));
 
   beforeAll(async () => {
     db = await createTestDb();
     for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) vi.spyOn(console, method).mockImplementation(capture);
-    app = createApp(loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', LAST_USED_FLUSH_MS: '3600000' }), { db, log: capture });
+    app = await listening(createApp(loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', LAST_USED_FLUSH_MS: '3600000' }), { db, log: capture }));
   });
   afterAll(async () => {
     vi.restoreAllMocks();
@@ -25,11 +25,11 @@ describe('raw keys', () => {
   it('appear in no log line, whatever happens to the key', async () => {
     const principal = await insertPrincipal(db);
     const post = (body: unknown, headers: Record<string, string>) =>
-      app.yoga.fetch('http://gateway/api/v1/api-keys', { method: 'POST', headers, body: JSON.stringify(body) });
+      fetch(`${app.base}/api/v1/api-keys`, { method: 'POST', headers, body: JSON.stringify(body) });
 
     const created = await (await post({ name: 'watched', principal_id: principal }, asService)).json();
     const rawKey: string = created.result.raw_key;
-    const viaGraphql = await (await app.yoga.fetch('http://gateway/graphql', {
+    const viaGraphql = await (await fetch(`${app.base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...asKey(rawKey) },
       body: JSON.stringify({ query: 'mutation { createApiKey(input: { name: "child" }) { rawKey apiKey { keyId } } }' }),
@@ -37,11 +37,11 @@ describe('raw keys', () => {
     const childKey: string = viaGraphql.data.createApiKey.rawKey;
 
     // Used, refused, revoked, used after the revoke, flushed, closed.
-    await app.yoga.fetch('http://gateway/api/v1/api-keys', { headers: asKey(childKey) });
+    await fetch(`${app.base}/api/v1/api-keys`, { headers: asKey(childKey) });
     await post({ name: 'x', scopes: ['nope'] }, asKey(childKey));
-    await app.yoga.fetch(`http://gateway/api/v1/api-keys/${created.result.api_key.id}`, { method: 'DELETE', headers: asKey(rawKey) });
-    await app.yoga.fetch('http://gateway/api/v1/api-keys', { headers: asKey(rawKey) });
-    await app.yoga.fetch('http://gateway/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...asKey(rawKey) }, body: '{"query":"{ viewer { scopes } }"}' });
+    await fetch(`${app.base}/api/v1/api-keys/${created.result.api_key.id}`, { method: 'DELETE', headers: asKey(rawKey) });
+    await fetch(`${app.base}/api/v1/api-keys`, { headers: asKey(rawKey) });
+    await fetch(`${app.base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...asKey(rawKey) }, body: '{"query":"{ viewer { scopes } }"}' });
     await app.lastUsed.flush();
 
     for (const secret of [rawKey, childKey]) {

@@ -27,7 +27,7 @@ describe('GraphQL mutations', () => {
   const codeOf = (answer: { errors?: { extensions?: { code?: string } }[] }) => answer.errors?.[0]?.extensions?.code;
 
   it('creates a key and hands out its raw key once, in an answer no cache keeps', async () => {
-    const response = await app.yoga.fetch('http://gateway/graphql', {
+    const response = await fetch(`${app.base}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...asKey(writer.rawKey) },
       body: JSON.stringify({ query: CREATE_KEY, variables: { input: { name: 'from graphql', scopes: ['api_keys:read'] } } }),

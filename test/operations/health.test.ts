@@ -10,12 +10,12 @@ describe('health and readiness', () => {
   afterAll(() => app.close());
 
   it('answers /healthz with 200 while the process runs', async () => {
-    const response = await app.yoga.fetch('http://gateway/healthz');
+    const response = await fetch(`${app.base}/healthz`);
     expect(response.status).toBe(200);
   });
 
   it('answers /readyz with 200 when the database answers', async () => {
-    const response = await app.yoga.fetch('http://gateway/readyz');
+    const response = await fetch(`${app.base}/readyz`);
     expect(response.status).toBe(200);
   });
 });

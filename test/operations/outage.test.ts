@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { asKey, asService, SERVICE_KEY } from '../support/app.js';
+import { asKey, asService, SERVICE_KEY, listening, type ListeningApp } from '../support/app.js';
 import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -14,7 +14,7 @@ const listQuery = '{ apiKeys(first: 5) { totalCount edges { node { keyId } } } }
 describe.runIf(onPostgres)('while the database is unreachable', () => {
   let testDb: TestDb;
   let proxy: TcpProxy;
-  let app: App;
+  let app: ListeningApp;
   let rawKey: string;
 
   beforeAll(async () => {
@@ -22,7 +22,7 @@ describe.runIf(onPostgres)('while the database is unreachable', () => {
     rawKey = (await insertKey(testDb, await insertPrincipal(testDb))).rawKey;
     proxy = await TcpProxy.start(testDb.url!);
     const config = loadConfig({ DATABASE_URL: proxy.urlFor(testDb.url!), ASSISTANT_SERVICE_KEY: SERVICE_KEY });
-    app = createApp(config, { log: () => {} });
+    app = await listening(createApp(config, { log: () => {} }));
   });
   afterAll(async () => {
     await app?.close();
@@ -30,10 +30,10 @@ describe.runIf(onPostgres)('while the database is unreachable', () => {
     await testDb?.drop();
   });
 
-  const fetch = async (path: string, init: RequestInit = {}) => app.yoga.fetch(`http://gateway${path}`, init);
-  const listKeys = (headers: Record<string, string>) => fetch('/api/v1/api-keys?limit=5', { headers });
+  const send = (path: string, init: RequestInit = {}) => fetch(`${app.base}${path}`, init);
+  const listKeys = (headers: Record<string, string>) => send('/api/v1/api-keys?limit=5', { headers });
   const graphql = (headers: Record<string, string>) =>
-    fetch('/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: listQuery }) });
+    send('/graphql', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ query: listQuery }) });
 
   /** One of each request, sent at once: each answer's status, body and how long it took. */
   async function sendAll() {
@@ -47,8 +47,8 @@ describe.runIf(onPostgres)('while the database is unreachable', () => {
       timed(() => listKeys(asService)),
       timed(() => listKeys(asKey(rawKey))),
       timed(() => graphql(asService)),
-      timed(() => fetch('/readyz')),
-      timed(() => fetch('/healthz')),
+      timed(() => send('/readyz')),
+      timed(() => send('/healthz')),
     ]);
     return { service, key, gql, ready, health };
   }

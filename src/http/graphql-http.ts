@@ -1,0 +1,104 @@
+import { Readable } from 'node:stream';
+import { getOperationAST, GraphQLError, type ExecutionResult } from 'graphql';
+import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
+import { answer, answerStream, type Exchange, type PipelineParts } from './pipeline.js';
+
+interface Params {
+  query: string;
+  variables?: Record<string, unknown> | null;
+  operationName?: string | null;
+}
+
+type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => string };
+
+/** What the GraphQL context is made from; Yoga passes it on to the context factory. */
+export interface GraphqlServerContext {
+  exchange: Exchange;
+}
+
+/**
+ * GraphQL at `/graphql`, the pipeline's last step, with the body already read and limited.
+ *
+ * The common request, a JSON POST of `{query, variables, operationName}` answered as JSON, runs
+ * here through Yoga's envelop plugins (admission limits, caches, graphql-jit, error masking)
+ * without Fetch API objects around it; an answer with errors takes its status and shape from
+ * Yoga's own result processor. Everything else GraphQL over HTTP allows (GET, GraphiQL,
+ * `application/graphql-response+json`, other media types, batches) goes to Yoga's handler with
+ * the same body, and its answer leaves through the same `answer` as every other.
+ */
+export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts) {
+  return async (exchange: Exchange, body: Buffer): Promise<void> => {
+    const params = isPlainJsonPost(exchange) ? plainParams(body) : undefined;
+    if (!params) return viaYoga(yoga, parts, exchange, body);
+    const request = { headers: { get: exchange.header } };
+    const enveloped = yoga.getEnveloped({ request, params, exchange } as never);
+    let document;
+    try {
+      document = enveloped.parse(params.query);
+      const errors = enveloped.validate(enveloped.schema, document);
+      if (errors.length > 0) return answerResult(yoga, parts, exchange, { errors });
+    } catch (error) {
+      if (error instanceof GraphQLError) return answerResult(yoga, parts, exchange, { errors: [error] });
+      throw error;
+    }
+    // Subscriptions need Yoga's streaming transports.
+    if (getOperationAST(document, params.operationName)?.operation === 'subscription') return viaYoga(yoga, parts, exchange, body);
+    const contextValue = await enveloped.contextFactory();
+    const result = (await enveloped.execute({
+      schema: enveloped.schema,
+      document,
+      contextValue,
+      variableValues: params.variables,
+      operationName: params.operationName,
+    })) as Result;
+    if (result.errors?.length) return answerResult(yoga, parts, exchange, result);
+    answer(parts, exchange, 200, {}, (result.stringify ?? JSON.stringify)(result));
+  };
+}
+
+async function answerResult(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, result: ExecutionResult): Promise<void> {
+  const response = processRegularResult(result, yoga.fetchAPI, 'application/json');
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), await response.text());
+}
+
+function isPlainJsonPost(exchange: Exchange): boolean {
+  if (exchange.method !== 'POST' || exchange.search !== '') return false;
+  const type = exchange.header('content-type') ?? '';
+  const accept = exchange.header('accept') ?? '*/*';
+  return /^application\/json\s*(;|$)/i.test(type)
+    && (accept.includes('application/json') || accept.includes('*/*'))
+    && !/graphql-response\+json|text\/event-stream|multipart/i.test(accept);
+}
+
+/** `{query, variables?, operationName?}` and nothing else, or undefined for Yoga to judge. */
+function plainParams(body: Buffer): Params | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { query, variables, operationName, ...rest } = value as Record<string, unknown>;
+  const plain = typeof query === 'string'
+    && Object.keys(rest).length === 0
+    && (variables == null || (typeof variables === 'object' && !Array.isArray(variables)))
+    && (operationName == null || typeof operationName === 'string');
+  return plain ? (value as Params) : undefined;
+}
+
+/** Yoga answers: the request as it came, its body already read; the answer goes out through `answer`. */
+async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, body: Buffer): Promise<void> {
+  // A fixed origin: the path is all Yoga routes on, and a Host header is the client's to garble.
+  const url = `http://gateway${exchange.path}${exchange.search}`;
+  const headers = Object.entries(exchange.req.headers).flatMap(([name, value]): [string, string][] => (typeof value === 'string' ? [[name, value]] : []));
+  const method = exchange.method === 'HEAD' ? 'GET' : exchange.method;
+  const init = { method, headers, body: method === 'GET' ? undefined : new Uint8Array(body) };
+  const response = await yoga.fetch(url, init, { exchange });
+  const type = response.headers.get('content-type') ?? '';
+  if (/text\/event-stream|multipart\/mixed/i.test(type) && response.body) {
+    return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.fromWeb(response.body as never));
+  }
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), Buffer.from(await response.arrayBuffer()));
+}
+

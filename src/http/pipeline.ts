@@ -1,0 +1,159 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { hashRawKey } from '../api-keys/raw-key.js';
+import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
+import { AppError, graphqlExtensions, toAppError } from '../errors.js';
+import { readBody } from './body.js';
+import { corsHeaders, preflight, type CorsPolicy } from './cors.js';
+import { errorAnswer, retryHeaders, type RestAnswer } from './envelope.js';
+
+/** How an error is shown: the REST envelope, or GraphQL's `{errors: [...]}`. */
+export type Surface = 'rest' | 'graphql';
+
+/** One request on its way through the pipeline. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly path: string;
+  /** The query string with its `?`, or ''. */
+  readonly search: string;
+  readonly surface: Surface;
+  /** Who is asking, for limits and shares: the credential's digest, or the address without one. */
+  readonly caller: string;
+  /** A request header, or null (a repeated header counts as absent). */
+  header(name: string): string | null;
+}
+
+/** What the pipeline hands to the terminal handlers (REST, GraphQL) and what it needs of the app. */
+export interface PipelineParts {
+  readonly cors: CorsPolicy;
+  readonly maxBodyBytes: number;
+  /** Throws 429 when `caller` has sent one request too many. */
+  limit(caller: string): void;
+  /** Whether the process is stopping: answers then close their connections. */
+  draining(): boolean;
+  health(exchange: Exchange): Promise<RestAnswer> | RestAnswer;
+  rest(exchange: Exchange, body: Buffer): Promise<RestAnswer>;
+  /** Writes its answer itself, through `answer`. */
+  graphql(exchange: Exchange, body: Buffer): Promise<void>;
+  log(error: unknown): void;
+}
+
+/**
+ * The gateway's one request pipeline: every request, whatever its route, method or media type,
+ * passes these steps in this order, and every answer leaves through `answer`:
+ *
+ * 1. CORS preflight (OPTIONS), answered at once;
+ * 2. health and readiness, which no limit counts;
+ * 3. the rate limit, per caller, before anything is read;
+ * 4. the body, read up to `maxBodyBytes` (413 past it, before reading it when it is declared);
+ * 5. the route: REST under `/api/`, GraphQL at `/graphql`, 404 anywhere else;
+ * 6. errors, rendered once as the REST envelope or as GraphQL errors, by the route's surface.
+ *
+ * Headers every answer carries (no-store, CORS, `Connection: close` while stopping) are set in
+ * `answer`, the only place that writes to the socket.
+ */
+export function createPipeline(parts: PipelineParts): RequestListener {
+  return (req, res) => {
+    let exchange: Exchange | undefined;
+    try {
+      exchange = begin(req, res);
+      serve(parts, exchange).catch((error: unknown) => fail(parts, exchange!, error));
+    } catch (error) {
+      if (exchange) fail(parts, exchange, error);
+      else res.destroy();
+    }
+  };
+}
+
+async function serve(parts: PipelineParts, exchange: Exchange): Promise<void> {
+  if (exchange.method === 'OPTIONS') return answer(parts, exchange, 204, preflight(parts.cors, exchange.header('origin')), '');
+  if (exchange.path === '/healthz' || exchange.path === '/readyz') return answerRest(parts, exchange, await parts.health(exchange));
+  parts.limit(exchange.caller);
+  const body = await readBody(exchange.req, parts.maxBodyBytes);
+  if (exchange.surface === 'graphql') return parts.graphql(exchange, body);
+  return answerRest(parts, exchange, await parts.rest(exchange, body));
+}
+
+function begin(req: IncomingMessage, res: ServerResponse): Exchange {
+  const url = req.url ?? '/';
+  const mark = url.indexOf('?');
+  const path = mark === -1 ? url : url.slice(0, mark);
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return typeof value === 'string' ? value : null;
+  };
+  return {
+    req,
+    res,
+    method: req.method ?? 'GET',
+    path,
+    search: mark === -1 ? '' : url.slice(mark),
+    surface: path === '/graphql' || path === '/graphql/' ? 'graphql' : 'rest',
+    caller: callerOf(header, req.socket.remoteAddress),
+    header,
+  };
+}
+
+/** A credential by its digest (the secret itself is not kept), else the address. */
+function callerOf(header: (name: string) => string | null, address: string | undefined): string {
+  const credential = header(SERVICE_KEY_HEADER) ?? header(API_KEY_HEADER);
+  return credential ? hashRawKey(credential).toString('base64') : `address:${address ?? 'unknown'}`;
+}
+
+/** A REST answer (or any JSON one) on its way out. */
+export function answerRest(parts: PipelineParts, exchange: Exchange, rest: RestAnswer): void {
+  answer(parts, exchange, rest.status ?? 200, rest.headers ?? {}, JSON.stringify(rest.body));
+}
+
+/**
+ * The only place an answer is written: the headers every answer carries, then status, headers and
+ * body in one write. HEAD gets the headers without the body.
+ */
+export function answer(parts: PipelineParts, exchange: Exchange, status: number, headers: Record<string, string>, body: string | Buffer): void {
+  const { res } = exchange;
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, withCommonHeaders(parts, exchange, { ...headers, 'content-length': String(Buffer.byteLength(body)) }));
+  res.end(exchange.method === 'HEAD' ? undefined : body);
+}
+
+/** A streamed answer (subscriptions over SSE), with the same headers as any other. */
+export function answerStream(parts: PipelineParts, exchange: Exchange, status: number, headers: Record<string, string>, body: Readable): void {
+  const { res } = exchange;
+  const { 'content-length': _length, ...rest } = headers;
+  res.writeHead(status, withCommonHeaders(parts, exchange, rest));
+  body.on('error', (error) => fail(parts, exchange, error)).pipe(res);
+}
+
+function withCommonHeaders(parts: PipelineParts, exchange: Exchange, headers: Record<string, string>): Record<string, string> {
+  const all: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  for (const name in headers) all[name.toLowerCase()] = headers[name]!;
+  Object.assign(all, {
+    // Every answer depends on the credentials sent, or holds a raw key: no cache may keep it.
+    'cache-control': 'no-store',
+    ...corsHeaders(parts.cors, exchange.header('origin')),
+  });
+  // A body not read to its end (refused early) cannot be followed by another request on this connection.
+  if (parts.draining() || !exchange.req.complete) all.connection = 'close';
+  return all;
+}
+
+/** The one place an error becomes an answer, in the shape of the surface it was asked on. */
+function fail(parts: PipelineParts, exchange: Exchange, error: unknown): void {
+  try {
+    if (exchange.surface === 'rest') return answerRest(parts, exchange, errorAnswer(error, parts.log));
+    const app = toAppError(error) ?? logged(parts, error);
+    const body = JSON.stringify({ errors: [{ message: app.message, extensions: graphqlExtensions(app) }] });
+    answer(parts, exchange, app.status, { ...retryHeaders(app), ...app.headers }, body);
+  } catch (failure) {
+    // Nothing can be answered any more (the socket is gone): the bug is logged, the connection dropped.
+    parts.log(failure);
+    exchange.res.destroy();
+  }
+}
+
+function logged(parts: PipelineParts, error: unknown): AppError {
+  parts.log(error);
+  return new AppError('INTERNAL_SERVER_ERROR', 'the gateway failed to answer this request', 'Retry; if it keeps failing, report it with the time of the request.');
+}
