@@ -7,7 +7,7 @@ import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
-import { graphqlExtensions, toAppError, unavailable } from './errors.js';
+import { draining, graphqlExtensions, toAppError, unavailable } from './errors.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { errorResponse } from './http/envelope.js';
@@ -26,6 +26,9 @@ export interface App {
   restApi: RestApi;
   /** Where unexpected errors go (never secrets: errors carry no keys). */
   log: (error: unknown) => void;
+  /** Whether the process is stopping; `/readyz` then answers 503 while requests are still served. */
+  readonly draining: boolean;
+  startDraining(): void;
   /** Flushes pending writes and closes the database. */
   close(): Promise<void>;
 }
@@ -48,6 +51,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
   const lastUsed = new LastUsedRecorder(db.kysely, config.lastUsedFlushMs, log);
   const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
 
+  let isDraining = false;
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
   const restApi = createRestApi(db, authenticator, log);
   const yoga = createYoga<Record<string, never>, Context>({
@@ -71,7 +75,9 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
       useReadinessCheck({
         endpoint: '/readyz',
         // 503 with the error envelope and Retry-After, like any API request during an outage.
-        check: () => sql`select 1`.execute(db.kysely).then(() => true, () => errorResponse(unavailable())),
+        check: () => isDraining
+          ? errorResponse(draining())
+          : sql`select 1`.execute(db.kysely).then(() => true, () => errorResponse(unavailable())),
       }),
     ],
   });
@@ -80,7 +86,11 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     await lastUsed.close();
     await db.close();
   };
-  return { yoga, db, authenticator, lastUsed, limiter, restApi, log, close };
+  return {
+    yoga, db, authenticator, lastUsed, limiter, restApi, log, close,
+    get draining() { return isDraining; },
+    startDraining: () => { isDraining = true; },
+  };
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */

@@ -14,6 +14,8 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** Requests per minute allowed for one credential (or one address without one); 0 disables. */
   readonly rateLimitPerMinute: number;
+  /** After SIGTERM, how long requests are still served while `/readyz` answers 503. */
+  readonly shutdownDelayMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -37,6 +39,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: integer(env, 'AUTH_CACHE_MS', 500, 0, 900),
     lastUsedFlushMs: integer(env, 'LAST_USED_FLUSH_MS', 5000, 10, 3_600_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
+    shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
   });
 }
 

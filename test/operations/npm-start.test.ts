@@ -86,6 +86,32 @@ describe.each([
     expect(Date.parse(written!)).toBeGreaterThanOrEqual(usedFrom - 1);
     expect(Date.parse(written!)).toBeLessThanOrEqual(usedUntil + 1);
   });
+
+  it('on SIGTERM answers /readyz 503 at once, serves for SHUTDOWN_DELAY_MS, then refuses connections', async () => {
+    const delayMs = 2000;
+    gateway = await GatewayProcess.npmStart({ ...env, SHUTDOWN_DELAY_MS: String(delayMs) });
+    const base = `http://127.0.0.1:${gateway.port}`;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+
+    const signalled = performance.now();
+    gateway.signal('SIGTERM');
+    let readyz: Response;
+    do readyz = await fetch(`${base}/readyz`); while (readyz.status === 200);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.json()).toEqual({
+      success: false, error: expect.stringMatching(/^the gateway is draining/), suggestion: expect.any(String),
+    });
+    const listing = await fetch(`${base}/api/v1/api-keys?limit=1`, { headers: { 'x-assistant-service-key': SERVICE_KEY } });
+    expect(listing.status).toBe(200);
+    expect((await listing.json()).success).toBe(true);
+    // All of the above within the delay, or it showed nothing.
+    expect(performance.now() - signalled).toBeLessThan(delayMs);
+
+    await expect.poll(() => gateway!.refuses(), { timeout: delayMs + 5000 }).toBe(true);
+    expect(performance.now() - signalled).toBeGreaterThanOrEqual(delayMs);
+    expect(await gateway.exited).toEqual({ code: 0, signal: null });
+    expect(gateway.group()).toEqual([]);
+  });
 });
 
 async function lastUsed(db: Db, id: string): Promise<string | null> {
