@@ -11,7 +11,7 @@ import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
 import type { Database } from './db/database.js';
 import { FairShare } from './db/fair-share.js';
-import { AppError, graphqlExtensions, toAppError, unavailable } from './errors.js';
+import { AppError, draining, graphqlExtensions, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
@@ -52,9 +52,6 @@ query FirstPage {
 
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
-
-const draining = () =>
-  new AppError('UNAVAILABLE', 'the gateway is draining: it is stopping and takes no new work', 'Send the request to another instance; this one finishes what it has and exits.', 1);
 
 /** Builds the gateway with no side effects beyond opening the database; `main.ts` listens. */
 export function createApp(config: Config, options: DbOptions & { db?: Db; log?: (error: unknown) => void } = {}): App {

@@ -25,6 +25,8 @@ export interface Config {
   readonly callerShare: ShareLimits;
   readonly admission: AdmissionLimits;
   readonly cors: CorsPolicy;
+  /** After SIGTERM, how long requests are still served while `/readyz` answers 503. */
+  readonly shutdownDelayMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -64,6 +66,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cost: integer(env, 'GRAPHQL_MAX_COST', defaultAdmissionLimits.cost, 100, 10_000_000),
     }),
     cors: Object.freeze({ origins: corsOrigins(env.CORS_ORIGINS) }),
+    // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
+    shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
   });
 }
 

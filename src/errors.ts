@@ -51,6 +51,10 @@ export const notFound = (what: string) =>
 export const unavailable = () =>
   new AppError('UNAVAILABLE', 'the database is unreachable', 'Retry after a few seconds.', 2);
 
+/** `/readyz` once the process is stopping, so that a load balancer sends no more traffic. */
+export const draining = () =>
+  new AppError('UNAVAILABLE', 'the gateway is draining: this instance is shutting down', 'Send requests to another instance of the gateway.');
+
 const unavailableCodes = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300', '57014',

@@ -18,7 +18,6 @@ async function main(command = 'serve'): Promise<void> {
   const app = createApp(config, { db });
   const server = createServer(app.listener);
   server.keepAliveTimeout = 5000;
-  let stopping = false;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
@@ -36,20 +35,29 @@ async function main(command = 'serve'): Promise<void> {
     console.log(`In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`);
   }
 
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: finishing in-flight requests`);
+  /**
+   * On SIGTERM `/readyz` answers 503 at once while requests are still served for
+   * SHUTDOWN_DELAY_MS, the time a load balancer takes to see it; SIGINT (Ctrl-C) skips the wait.
+   * Then stop accepting, finish the requests in flight, flush `last_used_at`, exit 0. Under npm
+   * the signal may come twice (to the group, then passed on by npm): only the first counts.
+   */
+  const stop = (signal: NodeJS.Signals) => {
+    if (app.draining) return;
     app.startDraining();
-    // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
-    server.close(() => {
-      app.close().then(() => process.exit(0), (error) => {
-        console.error('closing the database failed:', error);
-        process.exit(1);
+    const delayMs = signal === 'SIGTERM' ? config.shutdownDelayMs : 0;
+    if (delayMs) console.log(`${signal}: /readyz answers 503; serving ${delayMs} ms more`);
+    setTimeout(() => {
+      console.log(`${signal}: finishing in-flight requests`);
+      // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
+      server.close(() => {
+        app.close().then(() => process.exit(0), (error) => {
+          console.error('closing the database failed:', error);
+          process.exit(1);
+        });
       });
-    });
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 10_000).unref();
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 10_000).unref();
+    }, delayMs);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../support/app.js';
+import { asService, createTestApp, type TestApp } from '../support/app.js';
 
 describe('health and readiness', () => {
   let app: TestApp;
@@ -17,5 +17,16 @@ describe('health and readiness', () => {
   it('answers /readyz with 200 when the database answers', async () => {
     const response = await fetch(`${app.base}/readyz`);
     expect(response.status).toBe(200);
+  });
+
+  it('answers /readyz with 503 and the error envelope once draining, and keeps serving', async () => {
+    app.startDraining();
+    const response = await fetch(`${app.base}/readyz`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({
+      success: false, error: expect.stringMatching(/^the gateway is draining/), suggestion: expect.stringMatching(/another instance/),
+    });
+    expect((await fetch(`${app.base}/healthz`)).status).toBe(200);
+    expect((await app.rest('/api/v1/api-keys?limit=1', asService)).status).toBe(200);
   });
 });

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -25,12 +26,19 @@ export class GatewayProcess {
   }
 
   /** Starts it with `env` on top of this process's environment and waits until it printed its URLs. */
-  static async start(env: Record<string, string>): Promise<GatewayProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: projectRoot,
-      env: { ...process.env, DATABASE_URL: '', PORT: '0', HOST: '127.0.0.1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  static start(env: Record<string, string>): Promise<GatewayProcess> {
+    return GatewayProcess.listening(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], options(env)));
+  }
+
+  /**
+   * Starts it the way production does, `npm start`, leading a process group of its own as under
+   * a terminal or a service manager, so that a signal can go to npm alone or to the whole group.
+   */
+  static npmStart(env: Record<string, string>): Promise<GatewayProcess> {
+    return GatewayProcess.listening(spawn('npm', ['start'], { ...options(env), detached: true }));
+  }
+
+  private static async listening(child: ChildProcess): Promise<GatewayProcess> {
     const gateway = new GatewayProcess(child);
     const listening = /health\s+http:\/\/127\.0\.0\.1:(\d+)\/healthz/;
     while (!listening.test(gateway.output)) {
@@ -41,6 +49,10 @@ export class GatewayProcess {
     return gateway;
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -49,13 +61,29 @@ export class GatewayProcess {
     process.kill(this.child.pid!, signal);
   }
 
-  /** Sends the first part of a request now; it stays in flight until `finish` sends the rest. */
+  /** Sends `signal` to every process of its group, as Ctrl-C does (only after `npmStart`). */
+  signalGroup(signal: NodeJS.Signals): void {
+    process.kill(-this.child.pid!, signal);
+  }
+
+  /** The processes of its group still alive, zombies included, read from /proc (only after `npmStart`). */
+  group(): { pid: number; command: string }[] {
+    return processesOfGroup(this.child.pid!);
+  }
+
+  /**
+   * Sends the first part of a request now; it stays in flight until `finish` sends the rest.
+   * A `/healthz` answered first on the same connection shows that the gateway has accepted it.
+   */
   async hold(head: string, rest: string): Promise<HeldRequest> {
     const socket = net.connect(this.port, '127.0.0.1');
     await once(socket, 'connect');
     let received = '';
     socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
     const closed = once(socket, 'close');
+    socket.write('GET /healthz HTTP/1.1\r\nhost: gateway\r\n\r\n');
+    while (!isWhole(received)) await once(socket, 'data');
+    received = '';
     socket.write(head);
     return {
       async finish() {
@@ -80,6 +108,32 @@ export class GatewayProcess {
   }
 }
 
+function options(env: Record<string, string>) {
+  return {
+    cwd: projectRoot,
+    env: { ...process.env, DATABASE_URL: '', PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
+  };
+}
+
+function processesOfGroup(pgid: number): { pid: number; command: string }[] {
+  const found = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command may hold spaces and parentheses: the fields after it start past the last ")".
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(group) !== pgid) continue;
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      found.push({ pid: Number(entry), command });
+    } catch {
+      // It ended while being read.
+    }
+  }
+  return found;
+}
+
 export interface HeldRequest {
   /** Sends the rest of the request and reads the answer until the gateway closes the connection. */
   finish(): Promise<HttpAnswer>;
@@ -89,6 +143,14 @@ export interface HttpAnswer {
   status: number;
   headers: Record<string, string>;
   body: string;
+}
+
+/** Whether `raw` holds a whole answer: its head and as much body as it announced. */
+function isWhole(raw: string): boolean {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) return false;
+  const length = /\r\ncontent-length:\s*(\d+)/i.exec(raw.slice(0, end));
+  return length ? raw.length - end - 4 >= Number(length[1]) : raw.endsWith('\r\n0\r\n\r\n');
 }
 
 function parseResponse(raw: string): HttpAnswer {
