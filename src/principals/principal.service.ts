@@ -56,7 +56,8 @@ export interface CreatedPrincipal {
   created: boolean;
 }
 
-const MAX_METADATA_BYTES = 16_384;
+/** A principal's `metadata`: a small document, nested no deeper than a sane schema needs. */
+const metadataLimits = { maxDepth: 32, maxBytes: 16_384 };
 
 /** Throws 403 unless the viewer is the assistant service (or an operator): keys never create principals. */
 export function requirePrincipalWriter(viewer: Viewer): void {
@@ -100,11 +101,7 @@ function validateNewPrincipal(request: CreatePrincipalRequest): Omit<NewPrincipa
   if (type !== 'human' && type !== 'agent') {
     throw badInput(`type must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, 'Pass type "human" for a person, "agent" for software acting for one.');
   }
-  const metadata = requireStorableJsonObject(request.metadata ?? {}, 'metadata');
-  const size = Buffer.byteLength(JSON.stringify(metadata));
-  if (size > MAX_METADATA_BYTES) {
-    throw badInput(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON, got ${size}`, 'Keep metadata small; store large documents elsewhere and reference them.');
-  }
+  const metadata = requireStorableJsonObject(request.metadata ?? {}, 'metadata', metadataLimits);
   return { external_id: externalId, type, name: validateName(request.name, 'name'), metadata };
 }
 
