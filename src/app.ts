@@ -49,7 +49,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
   const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
 
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
-  const restApi = createRestApi(db, authenticator, log);
+  const restApi = createRestApi(db, authenticator, log, config);
   const yoga = createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -60,7 +60,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     context: ({ request }) =>
-      createContext(db.kysely, () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId)),
+      createContext(db.kysely, () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId), config),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       useRateLimit(limiter),

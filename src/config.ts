@@ -14,6 +14,8 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** Requests per minute allowed for one credential (or one address without one); 0 disables. */
   readonly rateLimitPerMinute: number;
+  /** Keys one principal may hold that are neither revoked nor expired. */
+  readonly maxActiveKeysPerPrincipal: number;
 }
 
 export class ConfigError extends Error {}
@@ -37,6 +39,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: integer(env, 'AUTH_CACHE_MS', 500, 0, 900),
     lastUsedFlushMs: integer(env, 'LAST_USED_FLUSH_MS', 5000, 10, 3_600_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    maxActiveKeysPerPrincipal: integer(env, 'MAX_ACTIVE_KEYS_PER_PRINCIPAL', 1000, 1, 1_000_000),
   });
 }
 

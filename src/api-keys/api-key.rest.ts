@@ -6,7 +6,7 @@ import { envelope } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter } from './api-key.service.js';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
 export function toApiKeyRead(key: ApiKey) {
@@ -104,7 +104,7 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
 
 /** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
-export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, request: Request): Promise<Response> {
+export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, request: Request, limits: KeyLimits): Promise<Response> {
   requireScope(viewer, 'api_keys:write');
   const body = await readJsonObject(request, createFields);
   const { apiKey, rawKey } = await createApiKey(db, viewer, {
@@ -114,7 +114,7 @@ export async function createApiKeyRoute(db: Kysely<Database>, viewer: Viewer, re
     principalId: optionalString(body, 'principal_id'),
     pactId: optionalString(body, 'pact_id'),
     delegationId: optionalString(body, 'delegation_id'),
-  });
+  }, limits);
   return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
 }
 

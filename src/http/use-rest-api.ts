@@ -4,6 +4,7 @@ import type { Viewer } from '../auth/viewer.js';
 import type { Db } from '../db/create-db.js';
 import { AppError } from '../errors.js';
 import { createApiKeyRoute, getApiKeyRoute, listApiKeysRoute, revokeApiKeyRoute } from '../api-keys/api-key.rest.js';
+import type { KeyLimits } from '../api-keys/api-key.service.js';
 import { createPrincipalRoute } from '../principals/principal.rest.js';
 import { errorBody, errorResponse, json } from './envelope.js';
 
@@ -19,11 +20,11 @@ export interface RestApi {
 }
 
 /** The REST-compatible routes under `/api/v1`. */
-export function createRestApi(db: Db, authenticator: Authenticator, log: (error: unknown) => void): RestApi {
+export function createRestApi(db: Db, authenticator: Authenticator, log: (error: unknown) => void, keyLimits: KeyLimits): RestApi {
   const routes: Record<string, Partial<Record<string, Route>>> = {
     '/api/v1/api-keys': {
       GET: (_request, url, viewer) => listApiKeysRoute(db.kysely, viewer, url.searchParams),
-      POST: (request, _url, viewer) => createApiKeyRoute(db.kysely, viewer, request),
+      POST: (request, _url, viewer) => createApiKeyRoute(db.kysely, viewer, request, keyLimits),
     },
     '/api/v1/api-keys/{id}': {
       GET: (_request, _url, viewer, { id }) => getApiKeyRoute(db.kysely, viewer, id),
