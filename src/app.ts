@@ -62,7 +62,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
   // Each caller's statements take turns within its share of the pool (see `Gate`).
   const share = new FairShare<Kysely<Database>>(config.callerShare, (gate) => db.through(gate));
-  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId)), principalRoutes);
+  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,
@@ -77,7 +77,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
-      createContext(share.for(exchange.caller), () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId)),
+      createContext(share.for(exchange.caller), () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId), config),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       // Before graphql-jit: a refused document is never compiled.

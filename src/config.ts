@@ -27,6 +27,8 @@ export interface Config {
   readonly cors: CorsPolicy;
   /** After SIGTERM, how long requests are still served while `/readyz` answers 503. */
   readonly shutdownDelayMs: number;
+  /** Keys one principal may hold that are neither revoked nor expired. */
+  readonly maxActiveKeysPerPrincipal: number;
 }
 
 export class ConfigError extends Error {}
@@ -68,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cors: Object.freeze({ origins: corsOrigins(env.CORS_ORIGINS) }),
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
+    maxActiveKeysPerPrincipal: integer(env, 'MAX_ACTIVE_KEYS_PER_PRINCIPAL', 1000, 1, 1_000_000),
   });
 }
 

@@ -4,6 +4,9 @@ import { operatorViewer } from './auth/viewer.js';
 import type { Db } from './db/create-db.js';
 import { createPrincipal } from './principals/principal.service.js';
 
+/** The demo principal holds this one key. */
+const demoLimits = { maxActiveKeysPerPrincipal: 1 };
+
 /**
  * On an empty embedded database, a demo principal and a `*` key to try the gateway with, created
  * by the operator as `npm run keys` would, so both are in the audit trail. Returns the raw key (to
@@ -16,6 +19,6 @@ export async function createDemoKey(db: Db): Promise<string | undefined> {
     .executeTakeFirstOrThrow();
   if (any) return undefined;
   const { principal } = await createPrincipal(db.kysely, operatorViewer, { externalId: 'demo', type: 'human', name: 'Demo user' });
-  const { rawKey } = await createApiKey(db.kysely, operatorViewer, { name: 'demo key', principalId: principal.id, scopes: ['*'] });
+  const { rawKey } = await createApiKey(db.kysely, operatorViewer, { name: 'demo key', principalId: principal.id, scopes: ['*'] }, demoLimits);
   return rawKey;
 }

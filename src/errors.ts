@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
+  | 'TOO_EXPENSIVE'
   | 'UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
@@ -17,6 +18,7 @@ const statusOf: Record<ErrorCode, number> = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  TOO_EXPENSIVE: 422,
   UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
 };
@@ -55,14 +57,35 @@ export const unavailable = () =>
 export const draining = () =>
   new AppError('UNAVAILABLE', 'the gateway is draining: this instance is shutting down', 'Send requests to another instance of the gateway.');
 
+/**
+ * A statement the server cancelled at its `statement_timeout`: the database answered, and the
+ * statement asked too much of it. Answered 422, since the same request would fail again.
+ */
+export const tooExpensive = () =>
+  new AppError(
+    'TOO_EXPENSIVE',
+    'the query took too long and was cancelled',
+    'Narrow the filter (e.g. by principal_id, pact_id or is_revoked) or ask for a smaller page (limit, or first/last in GraphQL), and leave out totals you do not need.',
+  );
+
+/** Whether PostgreSQL cancelled the statement at its `statement_timeout` (57014 is also a cancel on request). */
+export function isStatementTimeout(error: unknown): boolean {
+  return error instanceof Error && (error as { code?: unknown }).code === '57014' && /statement timeout/i.test(error.message);
+}
+
+// 57014 other than a statement timeout: the statement was cancelled by an operator or a shutdown.
 const unavailableCodes = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN',
   '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300', '57014',
 ]);
 
-/** Whether an error means the database could not be reached or did not answer in time. */
+/**
+ * Whether an error means the database could not be reached or did not answer in time: a statement
+ * that got no answer within the client's own timeout closes its connection ("Connection
+ * terminated"), which is this; one the server cancelled at `statement_timeout` is not.
+ */
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+  if (!(error instanceof Error) || isStatementTimeout(error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && unavailableCodes.has(code)) return true;
   // "Client was closed": the rollback after a query timeout, on the connection that timeout closed.
@@ -81,6 +104,7 @@ const unstorableValueCodes = new Set(['22021', '22P05', '22007', '22008', '22009
 /** Turns anything thrown into an `AppError`, or returns undefined for a real bug (which gets masked). */
 export function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
+  if (isStatementTimeout(error)) return tooExpensive();
   if (isUnavailable(error)) return unavailable();
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && unstorableValueCodes.has(code)) {

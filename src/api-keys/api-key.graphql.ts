@@ -117,7 +117,7 @@ builder.relayMutationField(
   },
   {
     description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service).',
-    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input),
+    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits),
   },
   {
     outputFields: (t) => ({

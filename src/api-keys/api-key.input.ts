@@ -1,5 +1,7 @@
 import { badInput } from '../errors.js';
 import { parseInstant, type Instant } from '../instant.js';
+import { validateName } from '../input/name.js';
+import { requireStorableString } from '../input/storable.js';
 import { requireUuid } from '../uuid.js';
 
 /** What a caller asks for when creating a key; absent and null mean the same. */
@@ -22,7 +24,6 @@ export interface NewApiKeyInput {
   delegationId: string | undefined;
 }
 
-export const MAX_NAME_LENGTH = 255;
 export const MAX_SCOPES = 50;
 
 const scopePattern = /^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/;
@@ -39,20 +40,12 @@ export function validateNewApiKey(request: CreateApiKeyRequest, now = Date.now()
   };
 }
 
-/** A display name: 1..255 characters, not only spaces. */
-export function validateName(value: string, field: string): string {
-  const length = [...value].length;
-  if (length < 1 || length > MAX_NAME_LENGTH || value.trim() === '') {
-    throw badInput(`${field} must be 1 to ${MAX_NAME_LENGTH} characters and not blank, got ${length}`, `Pass a ${field} that says what it is for, e.g. "ci deploy".`);
-  }
-  return value;
-}
-
 function validateScopes(scopes: readonly string[]): string[] {
   if (scopes.length > MAX_SCOPES) {
     throw badInput(`scopes may hold at most ${MAX_SCOPES} entries, got ${scopes.length}`, 'Grant fewer scopes, or "*" for all of them.');
   }
-  for (const scope of scopes) {
+  for (const [index, scope] of scopes.entries()) {
+    requireStorableString(scope, `scopes[${index}]`);
     if (scope !== '*' && !scopePattern.test(scope)) {
       throw badInput(`scope "${scope.slice(0, 60)}" is not of the form resource:action`, 'Use scopes such as "api_keys:read" and "api_keys:write", or "*" for all.');
     }

@@ -162,6 +162,31 @@ export function insertKey(db: Kysely<Database>, values: NewKeyRow): Promise<ApiK
   return db.insertInto('api_keys').values(values).returning(columns).executeTakeFirstOrThrow();
 }
 
+/**
+ * How many keys of a principal are neither revoked nor expired, counting no further than
+ * `atMost`: a range scan of at most that many entries of the `api_keys_active` index. The order
+ * is the index's, so that no plan reads the table instead: a sequential scan stopping at the
+ * limit looks cheap to the planner, and is, unless the principal's active keys sit at the end
+ * of the table behind its revoked ones.
+ *
+ * @example
+ * // select count(*) from (select 1 from api_keys where principal_id = $1 and not is_revoked
+ * //   and revoked_at is null and coalesce(expires_at, 'infinity'::timestamptz) > now()
+ * //   order by coalesce(expires_at, 'infinity'::timestamptz) limit $2) as active
+ */
+export async function countActiveKeys(db: Kysely<Database>, principalId: string, atMost: number): Promise<number> {
+  const expiry = sql`coalesce(expires_at, 'infinity'::timestamptz)`;
+  const active = db
+    .selectFrom('api_keys')
+    .select(sql`1`.as('one'))
+    .where('principal_id', '=', principalId)
+    .where(sql<boolean>`not is_revoked and revoked_at is null and ${expiry} > now()`)
+    .orderBy(expiry)
+    .limit(atMost);
+  const { count } = await db.selectFrom(active.as('active')).select(sql<string>`count(*)`.as('count')).executeTakeFirstOrThrow();
+  return Number(count);
+}
+
 /** What minting needs to know about the key that mints. */
 export interface Minter {
   scopes: string[];

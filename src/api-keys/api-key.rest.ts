@@ -5,7 +5,7 @@ import { optionalString, optionalStringList, readJsonObject, requiredString } fr
 import type { RestRequest, RouteTable } from '../http/rest.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter } from './api-key.service.js';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
 export function toApiKeyRead(key: ApiKey) {
@@ -103,18 +103,20 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
 
 /** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
-async function createApiKeyRoute({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> {
-  requireScope(viewer, 'api_keys:write');
-  const body = readJsonObject(text, createFields);
-  const { apiKey, rawKey } = await createApiKey(db, viewer, {
-    name: requiredString(body, 'name'),
-    scopes: optionalStringList(body, 'scopes'),
-    expiresAt: optionalString(body, 'expires_at'),
-    principalId: optionalString(body, 'principal_id'),
-    pactId: optionalString(body, 'pact_id'),
-    delegationId: optionalString(body, 'delegation_id'),
-  });
-  return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
+function createApiKeyRoute(limits: KeyLimits) {
+  return async ({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> => {
+    requireScope(viewer, 'api_keys:write');
+    const body = readJsonObject(text, createFields);
+    const { apiKey, rawKey } = await createApiKey(db, viewer, {
+      name: requiredString(body, 'name'),
+      scopes: optionalStringList(body, 'scopes'),
+      expiresAt: optionalString(body, 'expires_at'),
+      principalId: optionalString(body, 'principal_id'),
+      pactId: optionalString(body, 'pact_id'),
+      delegationId: optionalString(body, 'delegation_id'),
+    }, limits);
+    return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
+  };
 }
 
 /** `GET /api/v1/api-keys/{id}`. */
@@ -131,9 +133,9 @@ function revokeApiKeyRoute(forget: (keyId: string) => void) {
 }
 
 /** The key routes; `forget` makes this process refuse a key it has just revoked. */
-export function apiKeyRoutes(forget: (keyId: string) => void): RouteTable {
+export function apiKeyRoutes(forget: (keyId: string) => void, limits: KeyLimits): RouteTable {
   return {
-    '/api/v1/api-keys': { GET: listApiKeysRoute, POST: createApiKeyRoute },
+    '/api/v1/api-keys': { GET: listApiKeysRoute, POST: createApiKeyRoute(limits) },
     '/api/v1/api-keys/{id}': { GET: getApiKeyRoute, DELETE: revokeApiKeyRoute(forget) },
   };
 }

@@ -7,10 +7,10 @@ import { encodeCursor, type Position } from '../pagination/cursor.js';
 import type { Page } from '../pagination/page.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
-import { findPrincipalsByIds } from '../principals/principal.repository.js';
+import { lockPrincipal } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
 import {
-  countKeys, findKeyPage, findKeysByIds, findMinter, insertKey, revokeKey, type KeyScope, type Minter,
+  countActiveKeys, countKeys, findKeyPage, findKeysByIds, findMinter, insertKey, revokeKey, type KeyScope, type Minter,
 } from './api-key.repository.js';
 import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
 import { generateRawKey } from './raw-key.js';
@@ -148,15 +148,25 @@ interface Grant {
   pactId: string | null;
 }
 
+/** Bounds on what creating keys may add up to; `Config` has them. */
+export interface KeyLimits {
+  /** Keys one principal may hold that are neither revoked nor expired. */
+  maxActiveKeysPerPrincipal: number;
+}
+
 /**
  * Creates a key for the service (any principal, `*` by default) or for a key's own principal,
- * never beyond what the minting key holds. The audit row commits with the key.
+ * never beyond what the minting key holds, nor past `limits.maxActiveKeysPerPrincipal`. The
+ * principal's row is locked first, so concurrent creates for one principal count in turn and
+ * cannot overshoot the bound together. The audit row commits with the key.
  */
-export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request: CreateApiKeyRequest): Promise<CreatedApiKey> {
+export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request: CreateApiKeyRequest, limits: KeyLimits): Promise<CreatedApiKey> {
   requireScope(viewer, 'api_keys:write');
   const input = validateNewApiKey(request);
   return db.transaction().execute(async (trx) => {
     const grant = viewer.kind === 'service' ? await serviceGrant(trx, input) : keyGrant(await findMinter(trx, viewer.keyId), viewer.principalId, input);
+    if (viewer.kind !== 'service') await lockPrincipal(trx, grant.principalId);
+    await requireRoomForKey(trx, grant.principalId, limits.maxActiveKeysPerPrincipal);
     const secret = generateRawKey();
     const row = await insertKey(trx, {
       principal_id: grant.principalId,
@@ -186,8 +196,8 @@ async function serviceGrant(db: Kysely<Database>, input: NewApiKeyInput): Promis
   if (input.principalId === undefined) {
     throw badInput('principal_id is required when the assistant service creates a key', 'Pass the principal_id of the principal the key is for (POST /api/v1/principals creates one).');
   }
-  const [principal] = await findPrincipalsByIds(db, [input.principalId]);
-  if (!principal) {
+  // Locked as well as looked up: see createApiKey.
+  if (!(await lockPrincipal(db, input.principalId))) {
     throw badInput(`principal_id ${input.principalId} names no principal`, 'Create the principal first (POST /api/v1/principals), or check the id.');
   }
   return {
@@ -196,6 +206,15 @@ async function serviceGrant(db: Kysely<Database>, input: NewApiKeyInput): Promis
     expiresAt: input.expiresAt?.utc ?? null,
     pactId: input.pactId ?? null,
   };
+}
+
+/** 422 when the principal already holds `max` keys that are neither revoked nor expired. */
+async function requireRoomForKey(db: Kysely<Database>, principalId: string, max: number): Promise<void> {
+  if ((await countActiveKeys(db, principalId, max)) < max) return;
+  throw badInput(
+    `principal ${principalId} already holds the most active keys (neither revoked nor expired) one may hold: ${max}`,
+    'Revoke keys that are no longer used (DELETE /api/v1/api-keys/{id}; GET /api/v1/api-keys?is_revoked=false lists them), or ask an operator to raise MAX_ACTIVE_KEYS_PER_PRINCIPAL.',
+  );
 }
 
 /** A key mints for its own principal (a `principal_id` in the request is ignored), within its pact, scopes and lifetime. */

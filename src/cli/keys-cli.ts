@@ -21,7 +21,7 @@ interface Command {
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
   positionals?: number;
-  run(db: Db, values: Record<string, string | boolean | undefined>, positionals: string[], io: Io): Promise<void>;
+  run(db: Db, values: Record<string, string | boolean | undefined>, positionals: string[], io: Io, config: Config): Promise<void>;
 }
 
 const help = { help: { type: 'boolean', short: 'h' } } as const;
@@ -51,7 +51,7 @@ const commands: Record<string, Command> = {
       principal: { type: 'string' }, name: { type: 'string' }, scopes: { type: 'string' }, 'expires-at': { type: 'string' },
       'pact-id': { type: 'string' }, 'delegation-id': { type: 'string' }, ...help,
     },
-    async run(db, values, _positionals, io) {
+    async run(db, values, _positionals, io, config) {
       const principal = await principalOf(db, required(values, 'principal'));
       const scopes = values.scopes === undefined ? undefined : (values.scopes as string).split(',').map((scope) => scope.trim()).filter(Boolean);
       const { apiKey, rawKey } = await createApiKey(db.kysely, operatorViewer, {
@@ -61,7 +61,7 @@ const commands: Record<string, Command> = {
         expiresAt: values['expires-at'] as string | undefined,
         pactId: values['pact-id'] as string | undefined,
         delegationId: values['delegation-id'] as string | undefined,
-      });
+      }, config);
       io.err(`Created key ${apiKey.id} (${apiKey.keyPrefix}…) with scopes ${apiKey.scopes.join(', ') || 'none'}` +
         `${apiKey.expiresAt ? `, expiring ${apiKey.expiresAt}` : ''}. The raw key is shown this once:`);
       io.out(rawKey);
@@ -184,7 +184,7 @@ export async function runKeysCli(argv: string[], config: Config, io: Io): Promis
     // Connect before migrating, so that an embedded database in use is reported as such.
     await sql`select 1`.execute(db.kysely);
     await migrate(config, db);
-    await command.run(db, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, io);
+    await command.run(db, parsed.values as Record<string, string | boolean | undefined>, parsed.positionals, io, config);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -3,6 +3,7 @@ import * as initial from '../../migrations/20261128000000-initial.js';
 import * as audit from '../../migrations/20261128010000-audit.js';
 import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
 import * as keyCountsSharded from '../../migrations/20261128030000-key-counts-sharded.js';
+import * as activeKeys from '../../migrations/20261128040000-active-keys.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './create-db.js';
 
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '20261128010000-audit': audit,
   '20261128020000-key-counts': keyCounts,
   '20261128030000-key-counts-sharded': keyCountsSharded,
+  '20261128040000-active-keys': activeKeys,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

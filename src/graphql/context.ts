@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
-import { getApiKeys, getOwnKey, type ApiKey } from '../api-keys/api-key.service.js';
+import { getApiKeys, getOwnKey, type ApiKey, type KeyLimits } from '../api-keys/api-key.service.js';
 import { getPrincipals, type Principal } from '../principals/principal.service.js';
 
 /** Per-request state shared by every resolver. */
@@ -18,12 +18,15 @@ export interface Context {
   ownKey(): Promise<ApiKey | undefined>;
   /** Makes this process refuse a key just revoked (see `Authenticator.forget`). */
   forgetKey(keyId: string): void;
+  /** Bounds on creating keys, from the configuration. */
+  keyLimits: KeyLimits;
 }
 
 export function createContext(
   db: Kysely<Database>,
   authenticate: () => Promise<Viewer | undefined>,
   forgetKey: (keyId: string) => void,
+  keyLimits: KeyLimits,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
   const context: Context = {
@@ -39,6 +42,7 @@ export function createContext(
     principals: new DataLoader(async (ids) => getPrincipals(db, await context.viewer(), ids)),
     ownKey: async () => getOwnKey(db, await context.viewer()),
     forgetKey,
+    keyLimits,
   };
   return context;
 }

@@ -33,6 +33,19 @@ export function insertPrincipal(db: Kysely<Database>, values: NewPrincipalRow): 
     .executeTakeFirst();
 }
 
+/**
+ * Locks a principal's row until the transaction ends, so that writers of its keys take turns;
+ * false when it does not exist. `for no key update` leaves alone the `for key share` lock that
+ * inserting a key takes on it, so writers that do not ask for this lock never wait for it.
+ *
+ * @example
+ * // select id from principals where id = $1 for no key update
+ */
+export async function lockPrincipal(db: Kysely<Database>, id: string): Promise<boolean> {
+  const row = await db.selectFrom('principals').select('id').where('id', '=', id).forNoKeyUpdate().executeTakeFirst();
+  return row !== undefined;
+}
+
 export function findPrincipalByExternalId(db: Kysely<Database>, externalId: string): Promise<PrincipalRow | undefined> {
   return db.selectFrom('principals').select(columns).where('external_id', '=', externalId).executeTakeFirst();
 }

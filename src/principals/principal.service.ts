@@ -4,7 +4,8 @@ import { toRfc3339 } from '../db/timestamp.js';
 import { AppError, badInput } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
-import { validateName } from '../api-keys/api-key.input.js';
+import { validateName } from '../input/name.js';
+import { requireStorableJsonObject, requireStorableString } from '../input/storable.js';
 import { isUuid } from '../uuid.js';
 import { findPrincipalByExternalId, findPrincipalsByIds, insertPrincipal, type NewPrincipalRow } from './principal.repository.js';
 import type { PrincipalRow } from './principal.table.js';
@@ -55,7 +56,8 @@ export interface CreatedPrincipal {
   created: boolean;
 }
 
-const MAX_METADATA_BYTES = 16_384;
+/** A principal's `metadata`: a small document, nested no deeper than a sane schema needs. */
+const metadataLimits = { maxDepth: 32, maxBytes: 16_384 };
 
 /** Throws 403 unless the viewer is the assistant service (or an operator): keys never create principals. */
 export function requirePrincipalWriter(viewer: Viewer): void {
@@ -91,22 +93,16 @@ export async function createPrincipal(db: Kysely<Database>, viewer: Viewer, requ
 }
 
 function validateNewPrincipal(request: CreatePrincipalRequest): Omit<NewPrincipalRow, 'metadata'> & { metadata: Record<string, unknown> } {
-  const externalId = request.externalId;
+  const externalId = requireStorableString(request.externalId, 'external_id');
   if ([...externalId].length < 1 || [...externalId].length > 255) {
     throw badInput(`external_id must be 1 to 255 characters, got ${[...externalId].length}`, "Pass your own system's id for this principal.");
   }
-  if (request.type !== 'human' && request.type !== 'agent') {
-    throw badInput(`type must be "human" or "agent", got ${JSON.stringify(request.type.slice(0, 40))}`, 'Pass type "human" for a person, "agent" for software acting for one.');
+  const type = requireStorableString(request.type, 'type');
+  if (type !== 'human' && type !== 'agent') {
+    throw badInput(`type must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, 'Pass type "human" for a person, "agent" for software acting for one.');
   }
-  const metadata = request.metadata ?? {};
-  if (typeof metadata !== 'object' || Array.isArray(metadata) || metadata === null) {
-    throw badInput('metadata must be a JSON object', 'Pass metadata as an object such as {"team": "payments"}, or leave it out.');
-  }
-  const size = Buffer.byteLength(JSON.stringify(metadata));
-  if (size > MAX_METADATA_BYTES) {
-    throw badInput(`metadata must be at most ${MAX_METADATA_BYTES} bytes of JSON, got ${size}`, 'Keep metadata small; store large documents elsewhere and reference them.');
-  }
-  return { external_id: externalId, type: request.type, name: validateName(request.name, 'name'), metadata: metadata as Record<string, unknown> };
+  const metadata = requireStorableJsonObject(request.metadata ?? {}, 'metadata', metadataLimits);
+  return { external_id: externalId, type, name: validateName(request.name, 'name'), metadata };
 }
 
 /** A principal by its uuid or, failing that, by its `external_id`; undefined when neither matches. */
