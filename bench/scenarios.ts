@@ -1,9 +1,12 @@
 import autocannon from 'autocannon';
 
+/** The baseline is the gateway built from another git ref, for an A/B in one run. */
+export type Server = 'floor' | 'gateway' | 'baseline';
+
 export interface Scenario {
   id: string;
   title: string;
-  server: 'floor' | 'gateway';
+  server: Server;
   url: string;
   method: 'GET' | 'POST';
   headers: Record<string, string>;
@@ -14,6 +17,8 @@ export interface Scenario {
   floor?: string;
   /** For depth scenarios: the gateway's own first page of the same protocol. */
   firstPage?: string;
+  /** The baseline's scenario that this one is a ratio of, in an A/B run. */
+  baseline?: string;
   /** Set when the scenario could not be prepared (e.g. no cursor at depth); it is reported, not run. */
   skipped?: string;
 }
@@ -110,6 +115,21 @@ export function gatewayScenarios(
   ];
 }
 
+/**
+ * The gateway scenarios and the same against the baseline, each next to its twin, so the two are loaded one
+ * slice apart in every round; each current scenario names its twin as `baseline`.
+ */
+export function withBaseline(current: Scenario[], baseline: Scenario[]): Scenario[] {
+  const twin = (id: string) => `baseline:${id}`;
+  return current.flatMap((scenario, i) => [
+    { ...scenario, baseline: twin(baseline[i].id) },
+    {
+      ...baseline[i], id: twin(baseline[i].id), title: `baseline: ${baseline[i].title}`, server: 'baseline' as const,
+      firstPage: baseline[i].firstPage && twin(baseline[i].firstPage),
+    },
+  ]);
+}
+
 /** The gateway's own cursor for the key just before `depth`, so that `after` it starts the page at `depth`. */
 export async function gatewayCursorAt(gatewayUrl: string, rawKey: string, depth: number): Promise<{ cursor: string } | { error: string }> {
   const res = await fetch(`${gatewayUrl}/api/v1/api-keys?offset=${depth - 1}&limit=1`, {
@@ -124,7 +144,7 @@ export async function gatewayCursorAt(gatewayUrl: string, rawKey: string, depth:
 export interface Measurement {
   id: string;
   title: string;
-  server: 'floor' | 'gateway';
+  server: Server;
   reqPerSec: number;
   p50Ms: number;
   p99Ms: number;
