@@ -21,14 +21,19 @@ export interface Gateway {
 }
 
 /**
- * The node arguments of `npm start` in `root` ("npm run build --silent && node <arguments>"), so the bench runs
- * each build exactly as its own package.json starts it.
+ * How `npm start` in `root` runs node ("npm run build --silent && [exec] [NAME=value …] node <arguments>"): its
+ * arguments and any variables the script sets, so the bench runs each build exactly as its own package.json does.
  */
-export function startArguments(root: string): string[] {
+export function startCommand(root: string): { args: string[]; env: Record<string, string> } {
   const start: string | undefined = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts?.start;
-  const node = start?.split('&&').pop()!.trim().split(/\s+/) ?? [];
-  if (node[0] !== 'node') throw new Error(`npm start in ${root} does not end in a node command: ${start}`);
-  return node.slice(1);
+  const words = start?.split('&&').pop()!.trim().split(/\s+/) ?? [];
+  const env: Record<string, string> = {};
+  while (words[0] === 'exec' || /^[A-Z_][A-Z0-9_]*=/.test(words[0] ?? '')) {
+    const word = words.shift()!;
+    if (word !== 'exec') env[word.slice(0, word.indexOf('='))] = word.slice(word.indexOf('=') + 1);
+  }
+  if (words[0] !== 'node') throw new Error(`npm start in ${root} does not end in a node command: ${start}`);
+  return { args: words.slice(1), env };
 }
 
 /** Builds the checkout at `root` (its own `npm run build`) and starts it as its `npm start` would, minus npm. */
@@ -36,7 +41,8 @@ export async function startGateway(name: string, root: string, env: Record<strin
   const port = await freePort();
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   const started = performance.now();
-  const child = startNode(name, startArguments(root), { ...env, PORT: String(port), HOST }, root);
+  const start = startCommand(root);
+  const child = startNode(name, start.args, { ...env, ...start.env, PORT: String(port), HOST }, root);
   return { name, url: `http://${HOST}:${port}`, child, started };
 }
 

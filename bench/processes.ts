@@ -144,20 +144,21 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * The node process that serves, at `pid` or below it: a wrapper such as `npm start` or `sh -c` burns none of
- * the CPU a request costs, so it is the wrong process to read. Throws when there is none.
+ * The node process that serves, at `pid` or below it: a wrapper (`npm start`, `sh -c`, a launcher script) burns
+ * none of the CPU a request costs, so it is the wrong process to read. The one running `dist/main.js` when there
+ * is one, else the first node process that is not npm. Throws when there is none.
  */
 export function nodeProcess(pid: number): number {
-  const found = tree(pid).find((candidate) => {
-    let argv: string[];
+  const nodes = tree(pid).flatMap((candidate) => {
     try {
-      argv = readFileSync(`/proc/${candidate}/cmdline`, 'utf8').split('\0');
+      const argv = readFileSync(`/proc/${candidate}/cmdline`, 'utf8').split('\0');
+      // npm itself is node running npm-cli.js
+      return /(^|\/)node$/.test(argv[0]) && !/(^|\/)npm(-cli\.js)?$/.test(argv[1] ?? '') ? [{ pid: candidate, argv }] : [];
     } catch {
-      return false; // gone
+      return []; // gone
     }
-    // npm itself is node running npm-cli.js
-    return /(^|\/)node$/.test(argv[0]) && !/(^|\/)npm(-cli\.js)?$/.test(argv[1] ?? '');
   });
+  const found = nodes.find((node) => node.argv.some((arg) => arg.endsWith('dist/main.js'))) ?? nodes[0];
   if (found === undefined) throw new Error(`no node process at or below pid ${pid}`);
-  return found;
+  return found.pid;
 }

@@ -209,6 +209,8 @@ export async function measureRefusals(url: string, pid: number, requests: Hostil
     for (const [status, count] of Object.entries(statuses)) {
       if (!/^[1-4]/.test(status)) problems.push(`${count} × ${status}`);
     }
+    // A client's mistake is a 4xx or a coded GraphQL error, never an internal error or an error without a code.
+    if (/INTERNAL_SERVER_ERROR|\(no code\)/.test(outcome)) problems.push(`answered ${outcome}`);
     if (hostile.control && Object.keys(statuses).some((status) => status !== '200')) problems.push(`not always 200: ${JSON.stringify(statuses)}`);
     results.push({
       id: hostile.id,

@@ -95,20 +95,26 @@ export interface RefusalCosts {
   baseline?: Refusal[];
 }
 
-const kb = (bytes: number) => (bytes >= 100_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${(bytes / 1000).toFixed(1)} KB`);
-const statuses = (refusal: Refusal) => Object.entries(refusal.statuses).map(([status, count]) => (count === refusal.sent ? status : `${status}×${count}`)).join(' ');
+const size = (bytes: number) => (bytes >= 100_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${(bytes / 1000).toFixed(1)} KB`);
 const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
 
-function refusalCells(refusal: Refusal): string[] {
-  return [statuses(refusal), refusal.outcome, `${refusal.sent}`, ms(refusal.medianMs), ms(refusal.maxMs), refusal.cpuMsPerRequest.toFixed(1), kb(refusal.answerBytes)];
+/** "200 BAD_USER_INPUT", "401 credentials are required", "200 data, 1.5 MB": the status, the gist, a large answer's size. */
+function answer(refusal: Refusal): string {
+  const statuses = Object.entries(refusal.statuses).map(([status, count]) => (count === refusal.sent ? status : `${status}×${count}`)).join(' ');
+  const gist = refusal.outcome.replace(/^(error|envelope:) /, '');
+  return [statuses, gist].filter(Boolean).join(' ') + (refusal.answerBytes >= 100_000 ? `, ${size(refusal.answerBytes)}` : '');
 }
 
-/** Per hostile request: size, then status, count, median and max latency, CPU per request and answer size per gateway. */
+function refusalCells(refusal: Refusal): string[] {
+  return [answer(refusal), `${refusal.sent}`, ms(refusal.medianMs), ms(refusal.maxMs), refusal.cpuMsPerRequest.toFixed(1)];
+}
+
+/** Per hostile request: its size, then per gateway the answer, how many were sent, median and max latency, CPU per request. */
 export function refusalTable(costs: RefusalCosts): string {
-  const per = ['status', 'outcome', 'sent', 'p50 ms', 'max ms', 'CPU ms/req', 'answer'];
-  const header = ['request', 'size', ...per, ...(costs.baseline ? per.map((name) => `base ${name}`) : [])];
+  const per = ['answer', 'sent', 'p50 ms', 'max ms', 'CPU ms/req'];
+  const header = ['request', 'size', ...per, ...(costs.baseline ? per.map((name) => `baseline ${name}`) : [])];
   const body = costs.gateway.map((refusal, i) => [
-    refusal.title, kb(refusal.requestBytes), ...refusalCells(refusal), ...(costs.baseline ? refusalCells(costs.baseline[i]) : []),
+    refusal.title, size(refusal.requestBytes), ...refusalCells(refusal), ...(costs.baseline ? refusalCells(costs.baseline[i]) : []),
   ]);
   return markdownTable(header, body, 1);
 }
