@@ -136,6 +136,8 @@ export interface RefusalLimits {
   rowSeconds: number;
   /** one request's timeout */
   requestSeconds: number;
+  /** how long to wait, after a batch, for the gateway to answer /healthz again */
+  idleSeconds: number;
 }
 
 /** The gist of an answer, enough to tell a coded refusal from an uncoded error or a full answer. */
@@ -203,7 +205,8 @@ export async function measureRefusals(url: string, pid: number, requests: Hostil
       latencies.push(performance.now() - sent);
       statuses[status] = (statuses[status] ?? 0) + 1;
     }
-    await fetch(`${url}/healthz`).catch(() => undefined);
+    const idle = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(limits.idleSeconds * 1000) }).then(() => true, () => false);
+    if (!idle) problems.push(`/healthz did not answer within ${limits.idleSeconds} s of the batch: the CPU figure is a lower bound`);
     const cpu = cpuSecondsIfAlive(server) - cpuBefore;
     if (Number.isNaN(cpu)) problems.push('the gateway exited');
     for (const [status, count] of Object.entries(statuses)) {

@@ -158,7 +158,7 @@ export function write(report: Report, dir: string): void {
   const markdown = [
     '# Benchmark results',
     '',
-    `Written by \`npm run bench -- --write\` (\`bench/run.ts\`) on ${report.date}; the figures are in \`bench/results.json\`.`,
+    `Written by \`npm run bench -- --write\` (\`bench/run.ts\`) on ${report.date}; the figures are in \`results.json\` beside it.`,
     '',
     `- size: ${report.size}`,
     ...Object.entries(report.setup).map(([name, value]) => `- ${name}: ${value}`),

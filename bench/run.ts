@@ -47,8 +47,8 @@ const HOST = '127.0.0.1';
  */
 const GATEWAY_RATE_LIMIT = '10000000';
 
-/** Hostile requests: how many of each by default, and how long one row (or one request) may take. */
-const REFUSALS = { times: 20, rowSeconds: 20, requestSeconds: 60 };
+/** Hostile requests: how many of each by default, how long one row or request may take, how long to wait for idle. */
+const REFUSALS = { times: 20, rowSeconds: 20, requestSeconds: 60, idleSeconds: 300 };
 
 /** Set once the baseline's worktree exists, so that every way out of the run removes it. */
 let baseline: Baseline | undefined;

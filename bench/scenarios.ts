@@ -200,11 +200,28 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
+ * The order of one round: the list rotated by the round's number; in every other round a scenario and its
+ * baseline twin that follows it swap places, so that neither build always goes first.
+ */
+function roundOrder(live: Scenario[], round: number): Scenario[] {
+  const order = live.map((_, i) => live[(round + i) % live.length]);
+  if (round % 2 === 1) {
+    for (let i = 0; i + 1 < order.length; i++) {
+      if (order[i].baseline !== order[i + 1].id) continue;
+      [order[i], order[i + 1]] = [order[i + 1], order[i]];
+      i++; // past the pair
+    }
+  }
+  return order;
+}
+
+/**
  * Measures every scenario in rounds: each round loads each scenario for `sliceSeconds`, in an
  * order that rotates from round to round, until each has had `seconds`. A machine whose speed
  * drifts (a shared host, a neighbour's load) then slows every scenario alike, so the ratios
- * between them hold even when the absolute figures move. Each scenario is checked with one request
- * and warmed up first; `onRound` reports progress.
+ * between them hold even when the absolute figures move; a gateway scenario and its baseline twin are
+ * loaded one after the other (roundOrder). Each scenario is checked with one request and warmed up
+ * first; `onRound` reports progress.
  */
 export async function measureInRounds(scenarios: Scenario[], load: Load, onRound: (round: number, rounds: number) => void): Promise<Measurement[]> {
   const problems = new Map<Scenario, string[]>();
@@ -229,10 +246,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
   const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
   for (let round = 0; round < rounds; round++) {
     onRound(round + 1, rounds);
-    for (let i = 0; i < live.length; i++) {
-      const scenario = live[(round + i) % live.length];
-      await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
-    }
+    for (const scenario of roundOrder(live, round)) await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
   }
 
   return scenarios.map((scenario): Measurement => {
