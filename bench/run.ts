@@ -64,18 +64,20 @@ function options() {
       write: { type: 'boolean', default: false },
     },
   });
-  const count = (name: 'seconds' | 'connections' | 'refusals', min: number) => {
+  const count = (name: 'seconds' | 'connections' | 'refusals', min: number, whole = true) => {
     const raw = values[name];
     if (raw === undefined) return undefined;
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be a whole number of at least ${min}, got "${raw}"`);
+    if (!(whole ? Number.isInteger(value) : Number.isFinite(value)) || value < min) {
+      throw new Error(`--${name} must be ${whole ? 'a whole number' : 'a number'} of at least ${min}, got "${raw}"`);
+    }
     return value;
   };
   return {
     small: values.small,
     write: values.write,
     baseline: values.baseline,
-    seconds: count('seconds', 1),
+    seconds: count('seconds', 0.1, false),
     connections: count('connections', 1),
     refusals: count('refusals', 0) ?? REFUSALS.times,
   };
