@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -18,14 +18,14 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `node <args>` directly, not through npx or npm, so the pid we hold is the server itself.
+ * Starts `node <args>` in `cwd` directly, not through npx or npm, so the pid we hold is the server itself.
  * Output goes to bench/out/<name>.log.
  */
-export function startNode(name: string, args: string[], env: Record<string, string>): ChildProcess & { pid: number } {
+export function startNode(name: string, args: string[], env: Record<string, string>, cwd = ROOT): ChildProcess & { pid: number } {
   mkdirSync(OUT, { recursive: true });
   const log = createWriteStream(`${OUT}/${name}.log`);
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -120,4 +120,45 @@ function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   } catch {
     return 0;
   }
+}
+
+/** The kernel's clock ticks per second, in which /proc/<pid>/stat counts CPU time. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system, every thread) the process has used so far, from /proc/<pid>/stat.
+ * The kernel counts in clock ticks (10 ms at the usual 100 Hz), so time a batch of requests, not one.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [utime, stime] = [fields[11], fields[12]].map(Number); // fields 14 and 15 of proc(5)
+  return (utime + stime) / CLOCK_TICKS;
+}
+
+/**
+ * The node process that serves, at `pid` or below it: a wrapper (`npm start`, `sh -c`, a launcher script) burns
+ * none of the CPU a request costs, so it is the wrong process to read. The one running `dist/main.js` when there
+ * is one, else the first node process that is not npm. Throws when there is none.
+ */
+export function nodeProcess(pid: number): number {
+  const nodes = tree(pid).flatMap((candidate) => {
+    try {
+      const argv = readFileSync(`/proc/${candidate}/cmdline`, 'utf8').split('\0');
+      // npm itself is node running npm-cli.js
+      return /(^|\/)node$/.test(argv[0]) && !/(^|\/)npm(-cli\.js)?$/.test(argv[1] ?? '') ? [{ pid: candidate, argv }] : [];
+    } catch {
+      return []; // gone
+    }
+  });
+  const found = nodes.find((node) => node.argv.some((arg) => arg.endsWith('dist/main.js'))) ?? nodes[0];
+  if (found === undefined) throw new Error(`no node process at or below pid ${pid}`);
+  return found.pid;
 }

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import type { Refusal } from './refusals.js';
 import type { Measurement, Scenario } from './scenarios.js';
 import type { TotalTiming } from './totals.js';
 
@@ -31,6 +32,8 @@ export interface Row extends Measurement {
   vsFloor: number | null;
   /** req/s over the gateway's own first page, round by round (depth scenarios only): the median */
   vsFirstPage: number | null;
+  /** req/s over the baseline's same scenario, round by round (A/B runs only): the median */
+  vsBaseline: number | null;
 }
 
 function median(values: number[]): number {
@@ -55,28 +58,70 @@ export function withRatios(measured: Measurement[], scenarios: Scenario[]): Row[
     ...m,
     vsFloor: ratio(m, scenario.get(m.id)?.floor),
     vsFirstPage: ratio(m, scenario.get(m.id)?.firstPage),
+    vsBaseline: ratio(m, scenario.get(m.id)?.baseline),
   }));
 }
 
 // autocannon's latency percentiles are whole milliseconds.
-const HEADER = ['#', 'scenario', 'answers', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '× floor', '× own 1st page'];
-const LEFT_ALIGNED = 3;
+const HEADER = ['#', 'scenario', 'answers', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '× floor', '× own 1st page', '× baseline'];
+
+const times = (r: number | null) => (r === null ? '' : `${r.toFixed(2)}×`);
 
 function cells(row: Row, i: number): string[] {
-  const times = (r: number | null) => (r === null ? '' : `${r.toFixed(2)}×`);
   return [
     String(i + 1), row.title, row.problems.length > 0 ? 'WRONG' : 'ok', row.reqPerSec.toFixed(0), String(row.p50Ms), String(row.p99Ms),
-    String(row.non2xx), times(row.vsFloor), times(row.vsFirstPage),
+    String(row.non2xx), times(row.vsFloor), times(row.vsFirstPage), times(row.vsBaseline),
   ];
 }
 
-/** A Markdown table, which also reads well in a terminal. WRONG rows measured something other than the page. */
+/** A Markdown table, which also reads well in a terminal; the first `leftAligned` columns are text. */
+function markdownTable(header: string[], body: string[][], leftAligned: number): string {
+  const lines = [header, ...body];
+  const widths = header.map((_, c) => Math.max(...lines.map((line) => line[c].length)));
+  const format = (line: string[]) => `| ${line.map((cell, c) => (c < leftAligned ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (c < leftAligned ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [format(header), rule, ...body.map(format)].join('\n');
+}
+
+/** The scenarios' table; WRONG rows measured something other than the page. "× baseline" only in an A/B run. */
 export function table(rows: Row[]): string {
-  const lines = [HEADER, ...rows.map(cells)];
-  const widths = HEADER.map((_, c) => Math.max(...lines.map((line) => line[c].length)));
-  const format = (line: string[]) => `| ${line.map((cell, c) => (c < LEFT_ALIGNED ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
-  const rule = `|${widths.map((w, c) => (c < LEFT_ALIGNED ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [format(HEADER), rule, ...lines.slice(1).map(format)].join('\n');
+  const columns = rows.some((row) => row.vsBaseline !== null) ? HEADER.length : HEADER.length - 1;
+  return markdownTable(HEADER.slice(0, columns), rows.map((row, i) => cells(row, i).slice(0, columns)), 3);
+}
+
+/** One refusal-cost batch per gateway: the current one, and the baseline's when there is one. */
+export interface RefusalCosts {
+  gateway: Refusal[];
+  baseline?: Refusal[];
+}
+
+const size = (bytes: number) => (bytes >= 100_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${(bytes / 1000).toFixed(1)} KB`);
+const ms = (value: number) => (value >= 100 ? value.toFixed(0) : value.toFixed(1));
+
+/** "200 BAD_USER_INPUT", "401 credentials are required", "200 data, 1.5 MB": the status, the gist, a large answer's size. */
+function answer(refusal: Refusal): string {
+  const statuses = Object.entries(refusal.statuses).map(([status, count]) => (count === refusal.sent ? status : `${status}×${count}`)).join(' ');
+  const gist = refusal.outcome.replace(/^(error|envelope:) /, '');
+  return [statuses, gist].filter(Boolean).join(' ') + (refusal.answerBytes >= 100_000 ? `, ${size(refusal.answerBytes)}` : '');
+}
+
+function refusalCells(refusal: Refusal): string[] {
+  return [answer(refusal), `${refusal.sent}`, ms(refusal.medianMs), ms(refusal.maxMs), refusal.cpuMsPerRequest.toFixed(1)];
+}
+
+/** Per hostile request: its size, then per gateway the answer, how many were sent, median and max latency, CPU per request. */
+export function refusalTable(costs: RefusalCosts): string {
+  const per = ['answer', 'sent', 'p50 ms', 'max ms', 'CPU ms/req'];
+  const header = ['request', 'size', ...per, ...(costs.baseline ? per.map((name) => `baseline ${name}`) : [])];
+  const body = costs.gateway.map((refusal, i) => [
+    refusal.title, size(refusal.requestBytes), ...refusalCells(refusal), ...(costs.baseline ? refusalCells(costs.baseline[i]) : []),
+  ]);
+  return markdownTable(header, body, 1);
+}
+
+export function refusalProblems(costs: RefusalCosts): string[] {
+  const of = (name: string, refusals: Refusal[] = []) => refusals.flatMap((r) => r.problems.map((problem) => `!!! ${name}, ${r.title}: ${problem}`));
+  return [...of('gateway', costs.gateway), ...of('baseline', costs.baseline)];
 }
 
 /** Loud on purpose: a figure from a server that answered errors measures the error path, not the page. */
@@ -92,30 +137,40 @@ export interface Report {
   gatewayMemory: { peakRssMb: number; vmHwmMb: number };
   /** how the gateway ended on SIGTERM */
   gatewayShutdown: string;
+  /** the A/B run's other build, when --baseline was given */
+  baseline: { ref: string; commit: string; install: string; memory: { peakRssMb: number; vmHwmMb: number }; shutdown: string } | null;
   timings: Record<string, number | null>;
   scenarios: Row[];
   totals: TotalTiming[];
+  /** null when the section was skipped (--refusals 0) */
+  refusals: (RefusalCosts & { times: number; rowSeconds: number }) | null;
 }
 
+const memory = (name: string, m: { peakRssMb: number; vmHwmMb: number }) =>
+  `${name} peak RSS: ${m.peakRssMb.toFixed(0)} MB, sampled every 100 ms over its process tree; VmHWM of the node process alone: ${m.vmHwmMb.toFixed(0)} MB.`;
+
+/** Writes results.json and RESULTS.md into `dir`. */
 export function write(report: Report, dir: string): void {
   writeFileSync(`${dir}/results.json`, `${JSON.stringify(report, null, 2)}\n`);
   const m = report.machine;
-  const issues = problems(report.scenarios);
+  const b = report.baseline;
+  const issues = [...problems(report.scenarios), ...(report.refusals ? refusalProblems(report.refusals) : [])];
   const markdown = [
     '# Benchmark results',
     '',
-    `Written by \`npm run bench\` (\`bench/run.ts\`) on ${report.date}; the figures are in \`bench/results.json\`.`,
+    `Written by \`npm run bench -- --write\` (\`bench/run.ts\`) on ${report.date}; the figures are in \`results.json\` beside it.`,
     '',
     `- size: ${report.size}`,
     ...Object.entries(report.setup).map(([name, value]) => `- ${name}: ${value}`),
+    ...(b ? [`- baseline: \`${b.ref}\` (${b.commit.slice(0, 12)}), in a temporary git worktree; ${b.install}`] : []),
     `- machine: ${m.os}; ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB; Node ${m.node}; PostgreSQL ${m.postgres}`,
     `- load average (1 min) at the start: ${m.loadBefore.toFixed(2)}`,
     '',
     table(report.scenarios),
     '',
-    `Gateway peak RSS: ${report.gatewayMemory.peakRssMb.toFixed(0)} MB, sampled every 100 ms over its process tree;`,
-    `VmHWM of the node process alone: ${report.gatewayMemory.vmHwmMb.toFixed(0)} MB.`,
+    memory('Gateway', report.gatewayMemory),
     `On SIGTERM at the end the gateway ${report.gatewayShutdown}.`,
+    ...(b ? [memory('Baseline', b.memory), `On SIGTERM the baseline ${b.shutdown}.`] : []),
     '',
     'Totals of the principal read, as the gateway asks for them (median of 7 EXPLAIN ANALYZE runs, database time):',
     '',
@@ -123,10 +178,22 @@ export function write(report: Report, dir: string): void {
     '',
     '"× floor" is req/s over the floor\'s req/s: first pages against the floor\'s first page, depth against the floor',
     'at the same depth. "× own 1st page" compares a depth scenario with the gateway\'s first page in the same protocol.',
-    'Both are taken round by round (each round loads every scenario for one slice) and the median over the rounds is',
+    ...(b ? ['"× baseline" is the current build\'s req/s over the baseline build\'s in the same scenario.'] : []),
+    'All are taken round by round (each round loads every scenario for one slice) and the median over the rounds is',
     'shown, so a round in which the machine slowed down moves them little; req/s and latencies are over all rounds.',
     'The floor (`bench/floor.ts`) is node:http + pg running the same keyset SELECT with no framework, no auth and no',
-    'count. Both servers run throughout.',
+    'count. All servers run throughout.',
+    ...(report.refusals
+      ? [
+          '',
+          '## Refusal costs',
+          '',
+          `Each hostile request sent up to ${report.refusals.times} times, one after another (a row stops after ${report.refusals.rowSeconds} s);`,
+          'CPU is utime + stime of the gateway\'s node process over the batch (/proc/<pid>/stat), per request.',
+          '',
+          refusalTable(report.refusals),
+        ]
+      : []),
     ...(issues.length > 0 ? ['', '## Problems seen', '', ...issues.map((issue) => `- ${issue.replace(/^!!! /, '')}`)] : []),
     '',
   ].join('\n');

@@ -1,22 +1,25 @@
 /**
- * npm run bench [-- --small] [-- --seconds N] [-- --connections N]
+ * npm run bench [-- --small] [--seconds N] [--connections N] [--baseline <git ref>] [--refusals N] [--write]
  *
  * Seeds (or reuses) a PostgreSQL database, runs the floor and the gateway on it, drives the scenarios with
  * autocannon in turns (short slices, round after round) and prints req/s and latency, with every gateway figure
- * as a ratio of the floor's measured in the same rounds.
- * Writes bench/results.json and bench/RESULTS.md. Not a test: it prints figures and flags wrong answers.
+ * as a ratio of the floor's measured in the same rounds. With --baseline, the gateway built at that ref runs
+ * beside it and every gateway scenario is measured against both, in the same rounds. Then it times hostile
+ * requests against each gateway (--refusals N times each; 0 skips them).
+ * Prints only, unless --write: then bench/results.json and bench/RESULTS.md (bench/out/ for a --small run, so the
+ * committed figures are never replaced by small ones). Not a test: it prints figures and flags wrong answers.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { encodeCursor, rfc3339 } from './cursor.js';
 import { benchDatabaseUrl, migrate } from './database.js';
+import { type Baseline, type Gateway, checkBaselineMigrations, prepareBaseline, startGateway } from './gateways.js';
 import { OUT, ROOT, RssSampler, freePort, killAllNow, startNode, stop, stopAll, waitUntilOk } from './processes.js';
-import { machine, problems, table, withRatios, write } from './report.js';
-import { type Load, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds } from './scenarios.js';
+import { type Refusal, hostileRequests, measureRefusals } from './refusals.js';
+import { type RefusalCosts, machine, problems, refusalProblems, refusalTable, table, withRatios, write } from './report.js';
+import { type Load, type Scenario, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds, withBaseline } from './scenarios.js';
 import { type Size, seed } from './seed.js';
 import { timeTotals } from './totals.js';
 
@@ -44,22 +47,58 @@ const HOST = '127.0.0.1';
  */
 const GATEWAY_RATE_LIMIT = '10000000';
 
+/** Hostile requests: how many of each by default, how long one row or request may take, how long to wait for idle. */
+const REFUSALS = { times: 20, rowSeconds: 20, requestSeconds: 60, idleSeconds: 300 };
+
+/** Set once the baseline's worktree exists, so that every way out of the run removes it. */
+let baseline: Baseline | undefined;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      small: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
+      connections: { type: 'string' },
+      baseline: { type: 'string' },
+      refusals: { type: 'string' },
+      write: { type: 'boolean', default: false },
+    },
+  });
+  const count = (name: 'seconds' | 'connections' | 'refusals', min: number, whole = true) => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!(whole ? Number.isInteger(value) : Number.isFinite(value)) || value < min) {
+      throw new Error(`--${name} must be ${whole ? 'a whole number' : 'a number'} of at least ${min}, got "${raw}"`);
+    }
+    return value;
+  };
+  return {
+    small: values.small,
+    write: values.write,
+    baseline: values.baseline,
+    seconds: count('seconds', 0.1, false),
+    connections: count('connections', 1),
+    refusals: count('refusals', 0) ?? REFUSALS.times,
+  };
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadavg()[0];
-  const { values: args } = parseArgs({
-    options: { small: { type: 'boolean', default: false }, seconds: { type: 'string' }, connections: { type: 'string' } },
-  });
+  const args = options();
   const size = args.small ? SIZES.small : SIZES.default;
-  const load: Load = {
-    ...size.load,
-    seconds: args.seconds ? Number(args.seconds) : size.load.seconds,
-    connections: args.connections ? Number(args.connections) : size.load.connections,
-  };
+  const load: Load = { ...size.load, seconds: args.seconds ?? size.load.seconds, connections: args.connections ?? size.load.connections };
 
+  if (args.baseline !== undefined) {
+    console.log(`baseline ${args.baseline}: checking it out into a temporary worktree`);
+    baseline = prepareBaseline(args.baseline);
+    console.log(`baseline ${args.baseline} is ${baseline.commit.slice(0, 12)} in ${baseline.root} (${baseline.install})`);
+  }
   const databaseUrl = await benchDatabaseUrl(size.database);
   console.log(`database ${new URL(databaseUrl).pathname.slice(1)}: migrating with src/main.ts migrate`);
   await migrate(databaseUrl);
+  if (baseline) await checkBaselineMigrations(databaseUrl, baseline);
   console.log(`seeding ${size.seed.keys.toLocaleString('en')} keys (reused when already there)`);
   const seeded = await seed(databaseUrl, size.seed);
   console.log(seeded.seconds === null ? 'reused the existing seed' : `seeded in ${seeded.seconds.toFixed(1)} s`);
@@ -67,30 +106,57 @@ async function main(): Promise<void> {
   const totals = await timeTotals(databaseUrl, seeded.principalId);
   for (const { scope, total, medianMs } of totals) console.log(`total of ${scope}: ${total} in ${medianMs.toFixed(3)} ms of database time`);
 
-  // Both servers run throughout; only the one under load does any work.
+  // Every server runs throughout; only the one under load does any work. Both gateways get the same environment.
   const page = { pageSize: PAGE_SIZE, depth: size.depth };
   const floor = await startFloor(databaseUrl, seeded.principalId);
   const floorList = floorScenarios(floor.url, floorDepthCursor, page);
-  const gateway = await startGateway(databaseUrl);
+  const env = {
+    DATABASE_URL: databaseUrl,
+    ASSISTANT_SERVICE_KEY: randomBytes(24).toString('base64url'),
+    RATE_LIMIT_PER_MINUTE: GATEWAY_RATE_LIMIT,
+  };
+  const gateway = await startGateway('gateway', ROOT, env);
   const memory = new RssSampler(gateway.child.pid);
   await waitUntilOk('gateway', gateway.child, `${gateway.url}/readyz`);
   const gatewayStartSeconds = (performance.now() - gateway.started) / 1000;
   console.log(`gateway ready in ${gatewayStartSeconds.toFixed(1)} s`);
-  const depthCursor = await gatewayCursorAt(gateway.url, seeded.rawKey, size.depth);
-  const gatewayList = gatewayScenarios(gateway.url, seeded.rawKey, depthCursor, page);
+  const other = baseline ? await startGateway('baseline', baseline.root, env) : undefined;
+  const otherMemory = other && new RssSampler(other.child.pid);
+  if (other) {
+    await waitUntilOk('baseline', other.child, `${other.url}/readyz`);
+    console.log(`baseline ready in ${((performance.now() - other.started) / 1000).toFixed(1)} s`);
+  }
+
+  const scenariosOf = async (server: Gateway) => gatewayScenarios(server.url, seeded.rawKey, await gatewayCursorAt(server.url, seeded.rawKey, size.depth), page);
+  const current = await scenariosOf(gateway);
+  const gatewayList: Scenario[] = other ? withBaseline(current, await scenariosOf(other)) : current;
   console.log(`checking and warming up ${floorList.length + gatewayList.length} scenarios, then ${load.seconds} s each in slices of ${load.sliceSeconds} s`);
   const measured = await measureInRounds([...floorList, ...gatewayList], load, (round, rounds) => console.log(`round ${round} of ${rounds}`));
   const gatewayMemory = memory.finish();
+  const baselineMemory = otherMemory?.finish();
+
+  const refusals = args.refusals > 0 ? await timeRefusals(other ? [gateway, other] : [gateway], seeded.rawKey, args.refusals) : null;
   const gatewayShutdown = await stop(gateway.child);
+  const baselineShutdown = other && (await stop(other.child));
   await stop(floor.child);
 
   const rows = withRatios(measured, [...floorList, ...gatewayList]);
   const totalSeconds = (performance.now() - started) / 1000;
   console.log(`\n${table(rows)}\n`);
   console.log(`gateway peak RSS ${gatewayMemory.peakRssMb.toFixed(0)} MB (VmHWM ${gatewayMemory.vmHwmMb.toFixed(0)} MB); it ${gatewayShutdown}`);
-  const issues = problems(rows);
+  if (baselineMemory) {
+    console.log(`baseline peak RSS ${baselineMemory.peakRssMb.toFixed(0)} MB (VmHWM ${baselineMemory.vmHwmMb.toFixed(0)} MB); it ${baselineShutdown}`);
+  }
+  if (refusals) console.log(`\nrefusal costs (${args.refusals} of each, one after another; CPU of the gateway's node process):\n\n${refusalTable(refusals)}`);
+  const issues = [...problems(rows), ...(refusals ? refusalProblems(refusals) : [])];
   if (issues.length > 0) console.log(`\n${'!'.repeat(72)}\n${issues.join('\n')}\n${'!'.repeat(72)}`);
 
+  if (!args.write) {
+    console.log(`\ndone in ${totalSeconds.toFixed(0)} s; nothing written (--write writes the results); server logs in ${OUT}`);
+    return;
+  }
+  // A --small run never replaces the committed (default-size) results: it writes next to the logs, which git ignores.
+  const dir = args.small ? OUT : `${ROOT}bench`;
   write({
     date: new Date().toISOString(),
     size: args.small ? 'small (--small)' : 'default',
@@ -109,11 +175,31 @@ async function main(): Promise<void> {
     machine: machine(postgres, loadBefore),
     gatewayMemory,
     gatewayShutdown,
+    baseline: baseline && baselineMemory && baselineShutdown
+      ? { ref: baseline.ref, commit: baseline.commit, install: baseline.install, memory: baselineMemory, shutdown: baselineShutdown }
+      : null,
     timings: { seedSeconds: seeded.seconds, gatewayStartSeconds, totalSeconds },
     scenarios: rows,
     totals,
-  }, `${ROOT}bench`);
-  console.log(`wrote bench/results.json and bench/RESULTS.md in ${totalSeconds.toFixed(0)} s; server logs in ${OUT}`);
+    refusals: refusals && { ...refusals, times: args.refusals, rowSeconds: REFUSALS.rowSeconds },
+  }, dir);
+  const shown = dir.slice(ROOT.length);
+  console.log(`wrote ${shown}/results.json and ${shown}/RESULTS.md in ${totalSeconds.toFixed(0)} s; server logs in ${OUT}`);
+}
+
+/** Each hostile request against each gateway in turn, so that a busy spell on the machine hits both alike. */
+async function timeRefusals(gateways: Gateway[], rawKey: string, times: number): Promise<RefusalCosts> {
+  const requests = hostileRequests(rawKey);
+  console.log(`refusal costs: ${requests.length} hostile requests, ${times} of each against ${gateways.map((g) => g.name).join(' and ')}`);
+  const batches: Refusal[][] = gateways.map(() => []);
+  for (const hostile of requests) {
+    for (const [i, server] of gateways.entries()) {
+      const [refusal] = await measureRefusals(server.url, server.child.pid, [hostile], { ...REFUSALS, times });
+      batches[i].push(refusal);
+      console.log(`  ${server.name}: ${hostile.title}: ${Object.keys(refusal.statuses).join(' ')}, ${refusal.cpuMsPerRequest.toFixed(1)} ms CPU each`);
+    }
+  }
+  return { gateway: batches[0], baseline: batches[1] };
 }
 
 async function startFloor(databaseUrl: string, principalId: string) {
@@ -122,29 +208,6 @@ async function startFloor(databaseUrl: string, principalId: string) {
   const child = startNode('floor', ['--import', 'tsx', 'bench/floor.ts', principalId], { DATABASE_URL: databaseUrl, PORT: String(port), HOST });
   await waitUntilOk('floor', child, `${url}/api/v1/api-keys?limit=1`);
   return { url, child };
-}
-
-/** The node arguments of `npm start` ("npm run build --silent && node <arguments>"), so the two never differ. */
-function startArguments(): string[] {
-  const start: string = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')).scripts.start;
-  const node = start.split('&&').pop()!.trim().split(/\s+/);
-  if (node[0] !== 'node') throw new Error(`npm start no longer ends in a node command: ${start}`);
-  return node.slice(1);
-}
-
-/** As `npm start` runs it (build, then node on the bundle), minus npm: the pid we sample is the gateway's own. */
-async function startGateway(databaseUrl: string) {
-  const port = await freePort();
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  const started = performance.now();
-  const child = startNode('gateway', startArguments(), {
-    DATABASE_URL: databaseUrl,
-    PORT: String(port),
-    HOST,
-    ASSISTANT_SERVICE_KEY: randomBytes(24).toString('base64url'),
-    RATE_LIMIT_PER_MINUTE: GATEWAY_RATE_LIMIT,
-  });
-  return { url: `http://${HOST}:${port}`, child, started };
 }
 
 /** The PostgreSQL version, and the floor's cursor for the key just before `depth` (found in SQL, not by paging). */
@@ -170,11 +233,17 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void stopAll().finally(() => process.exit(130));
   });
 }
-process.once('exit', killAllNow);
+process.once('exit', () => {
+  killAllNow();
+  baseline?.remove();
+});
 
 main()
   .catch((error: unknown) => {
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;
   })
-  .finally(stopAll);
+  .finally(async () => {
+    await stopAll();
+    baseline?.remove();
+  });

@@ -1,9 +1,12 @@
 import autocannon from 'autocannon';
 
+/** The baseline is the gateway built from another git ref, for an A/B in one run. */
+export type Server = 'floor' | 'gateway' | 'baseline';
+
 export interface Scenario {
   id: string;
   title: string;
-  server: 'floor' | 'gateway';
+  server: Server;
   url: string;
   method: 'GET' | 'POST';
   headers: Record<string, string>;
@@ -14,6 +17,8 @@ export interface Scenario {
   floor?: string;
   /** For depth scenarios: the gateway's own first page of the same protocol. */
   firstPage?: string;
+  /** The baseline's scenario that this one is a ratio of, in an A/B run. */
+  baseline?: string;
   /** Set when the scenario could not be prepared (e.g. no cursor at depth); it is reported, not run. */
   skipped?: string;
 }
@@ -110,6 +115,21 @@ export function gatewayScenarios(
   ];
 }
 
+/**
+ * The gateway scenarios and the same against the baseline, each next to its twin, so the two are loaded one
+ * slice apart in every round; each current scenario names its twin as `baseline`.
+ */
+export function withBaseline(current: Scenario[], baseline: Scenario[]): Scenario[] {
+  const twin = (id: string) => `baseline:${id}`;
+  return current.flatMap((scenario, i) => [
+    { ...scenario, baseline: twin(baseline[i].id) },
+    {
+      ...baseline[i], id: twin(baseline[i].id), title: `baseline: ${baseline[i].title}`, server: 'baseline' as const,
+      firstPage: baseline[i].firstPage && twin(baseline[i].firstPage),
+    },
+  ]);
+}
+
 /** The gateway's own cursor for the key just before `depth`, so that `after` it starts the page at `depth`. */
 export async function gatewayCursorAt(gatewayUrl: string, rawKey: string, depth: number): Promise<{ cursor: string } | { error: string }> {
   const res = await fetch(`${gatewayUrl}/api/v1/api-keys?offset=${depth - 1}&limit=1`, {
@@ -124,7 +144,7 @@ export async function gatewayCursorAt(gatewayUrl: string, rawKey: string, depth:
 export interface Measurement {
   id: string;
   title: string;
-  server: 'floor' | 'gateway';
+  server: Server;
   reqPerSec: number;
   p50Ms: number;
   p99Ms: number;
@@ -180,11 +200,28 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /**
+ * The order of one round: the list rotated by the round's number; in every other round a scenario and its
+ * baseline twin that follows it swap places, so that neither build always goes first.
+ */
+function roundOrder(live: Scenario[], round: number): Scenario[] {
+  const order = live.map((_, i) => live[(round + i) % live.length]);
+  if (round % 2 === 1) {
+    for (let i = 0; i + 1 < order.length; i++) {
+      if (order[i].baseline !== order[i + 1].id) continue;
+      [order[i], order[i + 1]] = [order[i + 1], order[i]];
+      i++; // past the pair
+    }
+  }
+  return order;
+}
+
+/**
  * Measures every scenario in rounds: each round loads each scenario for `sliceSeconds`, in an
  * order that rotates from round to round, until each has had `seconds`. A machine whose speed
  * drifts (a shared host, a neighbour's load) then slows every scenario alike, so the ratios
- * between them hold even when the absolute figures move. Each scenario is checked with one request
- * and warmed up first; `onRound` reports progress.
+ * between them hold even when the absolute figures move; a gateway scenario and its baseline twin are
+ * loaded one after the other (roundOrder). Each scenario is checked with one request and warmed up
+ * first; `onRound` reports progress.
  */
 export async function measureInRounds(scenarios: Scenario[], load: Load, onRound: (round: number, rounds: number) => void): Promise<Measurement[]> {
   const problems = new Map<Scenario, string[]>();
@@ -209,10 +246,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
   const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
   for (let round = 0; round < rounds; round++) {
     onRound(round + 1, rounds);
-    for (let i = 0; i < live.length; i++) {
-      const scenario = live[(round + i) % live.length];
-      await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
-    }
+    for (const scenario of roundOrder(live, round)) await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
   }
 
   return scenarios.map((scenario): Measurement => {
