@@ -3,6 +3,7 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/create-db.js';
 import { migrate } from './db/migrate.js';
+import { describeOpenFailure } from './db/open-failure.js';
 import { createDemoKey } from './demo.js';
 
 /** `npm start`: migrate, then serve. `npm run migrate`: migrate only. */
@@ -64,6 +65,7 @@ async function main(command = 'serve'): Promise<void> {
 }
 
 main(process.argv[2]).catch((error) => {
-  console.error(error instanceof ConfigError ? `configuration error: ${error.message}` : error);
+  if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
+  else console.error(describeOpenFailure(error, loadConfig()) ?? error);
   process.exit(1);
 });

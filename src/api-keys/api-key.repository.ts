@@ -12,6 +12,8 @@ export interface KeyScope {
   pactId?: string;
   delegationId?: string;
   isRevoked?: boolean;
+  /** Only keys neither revoked nor expired now. */
+  activeOnly?: boolean;
 }
 
 /** What authentication needs to know about a key. */
@@ -39,8 +41,11 @@ function scoped(db: Kysely<Database>, scope: KeyScope): Keys {
   if (scope.pactId !== undefined) keys = keys.where('pact_id', '=', scope.pactId);
   if (scope.delegationId !== undefined) keys = keys.where('delegation_id', '=', scope.delegationId);
   if (scope.isRevoked !== undefined) keys = keys.where('is_revoked', '=', scope.isRevoked);
+  if (scope.activeOnly) keys = keys.where(active);
   return keys;
 }
+
+const active = sql<boolean>`not is_revoked and revoked_at is null and (expires_at is null or expires_at > now())`;
 
 /** The values a keyset page's statement binds; the rest of the page is its shape. */
 interface PageValues extends Record<string, unknown> {
@@ -68,7 +73,7 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
   const shape = [
     kind(scope.principalId), kind(scope.pactId), kind(scope.delegationId), scope.isRevoked === undefined ? '-' : 'v',
     page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-',
-    withTotal ? 't' : '-',
+    withTotal ? 't' : '-', scope.activeOnly ? 'n' : '-',
   ].join('');
   const values: PageValues = {
     ...scope,
@@ -80,7 +85,9 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
   };
   const statement = pageStatements.bind(shape, values, (slot) => {
     const value = <K extends keyof KeyScope>(name: K) => (scope[name] === undefined || scope[name] === ANY ? scope[name] : slot(name));
-    const slotted: KeyScope = { principalId: value('principalId'), pactId: value('pactId'), delegationId: value('delegationId'), isRevoked: value('isRevoked') };
+    const slotted: KeyScope = {
+      principalId: value('principalId'), pactId: value('pactId'), delegationId: value('delegationId'), isRevoked: value('isRevoked'), activeOnly: scope.activeOnly,
+    };
     const position = (createdAt: 'afterCreatedAt' | 'beforeCreatedAt', id: 'afterId' | 'beforeId') =>
       ({ createdAt: slot(createdAt) as PgTimestamp, id: slot(id)! });
     const slottedPage = {
@@ -103,7 +110,7 @@ const ANY = '00000000-0000-0000-0000-000000000000';
  */
 function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
   // The nil uuid means "any" in the counters, so a filter on it as a real value counts rows.
-  const counted = scope.delegationId === undefined && scope.principalId !== ANY && scope.pactId !== ANY
+  const counted = scope.delegationId === undefined && !scope.activeOnly && scope.principalId !== ANY && scope.pactId !== ANY
     && (scope.pactId === undefined || scope.principalId !== undefined);
   if (counted) {
     const counter = db
@@ -126,6 +133,11 @@ export async function countKeys(db: Kysely<Database>, scope: KeyScope): Promise<
 /** The keys among `ids` that are in `scope`, in no particular order. */
 export function findKeysByIds(db: Kysely<Database>, scope: KeyScope, ids: readonly string[]): Promise<ApiKeyRow[]> {
   return selectColumns(scoped(db, scope)).where('id', 'in', ids).execute();
+}
+
+/** The keys in `scope` whose `key_prefix` is `prefix`, newest first. */
+export function findKeysByPrefix(db: Kysely<Database>, scope: KeyScope, prefix: string): Promise<ApiKeyRow[]> {
+  return selectColumns(scoped(db, scope)).where('key_prefix', '=', prefix).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
 }
 
 /** The key whose raw value hashes to `hash`, revoked and expired ones included. */
@@ -228,6 +240,23 @@ export function revokeKey(db: Kysely<Database>, scope: KeyScope, id: string): Pr
     .where(sql<boolean>`not (is_revoked and revoked_at is not null)`)
     .returning(columns)
     .executeTakeFirst();
+}
+
+/**
+ * Revokes every key in `scope` not revoked yet, as `revokeKey` does one; returns those it revoked.
+ *
+ * @example
+ * // update api_keys set is_revoked = true, revoked_at = coalesce(revoked_at, now()), updated_at = now()
+ * // where id in (select id from api_keys where principal_id = $1) and not (is_revoked and revoked_at is not null) returning ...
+ */
+export function revokeKeys(db: Kysely<Database>, scope: KeyScope): Promise<ApiKeyRow[]> {
+  return db
+    .updateTable('api_keys')
+    .set({ is_revoked: true, revoked_at: sql`coalesce(revoked_at, now())`, updated_at: sql`now()` })
+    .where('id', 'in', scoped(db, scope).select('id'))
+    .where(sql<boolean>`not (is_revoked and revoked_at is not null)`)
+    .returning(columns)
+    .execute();
 }
 
 /**

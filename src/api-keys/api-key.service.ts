@@ -10,7 +10,7 @@ import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
 import {
-  countActiveKeys, countKeys, findKeyPage, findKeysByIds, findMinter, insertKey, revokeKey, type KeyScope, type Minter,
+  countActiveKeys, countKeys, findKeyPage, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
 } from './api-key.repository.js';
 import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
 import { generateRawKey } from './raw-key.js';
@@ -40,6 +40,8 @@ export interface KeyFilter {
   pactId?: string;
   delegationId?: string;
   isRevoked?: boolean;
+  /** Only keys neither revoked nor expired now. */
+  activeOnly?: boolean;
 }
 
 export interface KeyPage {
@@ -132,6 +134,14 @@ export async function getApiKey(db: Kysely<Database>, viewer: Viewer, keyId: str
   const [key] = await getApiKeys(db, viewer, [keyId]);
   if (!key) throw keyNotFound(keyId);
   return key;
+}
+
+/** The keys the viewer may see whose `key_prefix` (the first 11 characters of the raw key) is `prefix`, newest first. */
+export async function findApiKeysByPrefix(db: Kysely<Database>, viewer: Viewer, prefix: string): Promise<ApiKey[]> {
+  requireScope(viewer, 'api_keys:read');
+  const scope = visibleScope(viewer);
+  if (!scope) return [];
+  return (await findKeysByPrefix(db, scope, prefix)).map(toApiKey);
 }
 
 export interface CreatedApiKey {
@@ -266,6 +276,26 @@ export async function revokeApiKey(db: Kysely<Database>, viewer: Viewer, keyId: 
   if (!row) throw keyNotFound(keyId);
   forget(row.id);
   return toApiKey(row);
+}
+
+/**
+ * Revokes every key of a principal not revoked yet, each with its audit row, in one transaction;
+ * returns the keys it revoked, newest first (none when all were revoked already). `forget` runs
+ * for each after the commit, as in `revokeApiKey`.
+ */
+export async function revokePrincipalKeys(db: Kysely<Database>, viewer: Viewer, principalId: string, forget: (keyId: string) => void): Promise<ApiKey[]> {
+  requireScope(viewer, 'api_keys:write');
+  const scope = visibleScope(viewer, { principalId });
+  if (!scope) return [];
+  const rows = await db.transaction().execute(async (trx) => {
+    const revoked = await revokeKeys(trx, scope);
+    for (const row of revoked) await recordAuditEvent(trx, viewer, { action: 'api_key.revoked', targetType: 'api_key', targetId: row.id });
+    return revoked;
+  });
+  for (const row of rows) forget(row.id);
+  // Timestamps as PostgreSQL prints them in UTC sort as text.
+  return rows.map(toApiKey).sort((a, b) => (a.position.createdAt === b.position.createdAt
+    ? b.id.localeCompare(a.id) : b.position.createdAt.localeCompare(a.position.createdAt)));
 }
 
 const keyNotFound = (keyId: string) => notFound(`API key ${JSON.stringify(keyId.slice(0, 40))}`);

@@ -3,6 +3,9 @@ import { requireStorableString } from './storable.js';
 
 export const MAX_NAME_LENGTH = 255;
 
+/** How the caller spells a field in its messages: REST's own names unless told (the CLI names its flags). */
+export type FieldNames<Field extends string> = (field: Field) => string;
+
 /** A display name, of a key or a principal: 1..255 characters, not only spaces, storable as text. */
 export function validateName(value: string, field: string): string {
   requireStorableString(value, field);

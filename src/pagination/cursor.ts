@@ -21,13 +21,16 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(`${ORDER}|${position.createdAt}|${position.id}`).toString('base64url');
 }
 
-/** The position a cursor names; throws a 422 `AppError` naming the argument when it does not decode. */
-export function decodeCursor(cursor: string, argument: string): Position {
-  const refuse = () =>
-    badInput(
-      `${argument} is not a valid cursor`,
-      `Pass a cursor exactly as a previous page returned it (meta.after / meta.before, or pageInfo.endCursor / startCursor).`,
-    );
+/**
+ * The position a cursor names; throws a 422 `AppError` naming the argument, with `suggestion`,
+ * when it does not decode.
+ */
+export function decodeCursor(
+  cursor: string,
+  argument: string,
+  suggestion = 'Pass a cursor exactly as a previous page returned it (meta.after / meta.before, or pageInfo.endCursor / startCursor).',
+): Position {
+  const refuse = () => badInput(`${argument} is not a valid cursor`, suggestion);
   if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
   const [order, createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   if (order !== ORDER || rest.length > 0 || !createdAt || !id || !isUuid(id) || !isPgTimestamp(createdAt)) {

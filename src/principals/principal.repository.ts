@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Position } from '../pagination/cursor.js';
 import type { Database } from '../db/database.js';
 import type { PrincipalRow } from './principal.table.js';
 
@@ -48,4 +49,16 @@ export async function lockPrincipal(db: Kysely<Database>, id: string): Promise<b
 
 export function findPrincipalByExternalId(db: Kysely<Database>, externalId: string): Promise<PrincipalRow | undefined> {
   return db.selectFrom('principals').select(columns).where('external_id', '=', externalId).executeTakeFirst();
+}
+
+/**
+ * Up to `fetch` principals older than `after` (all when absent), newest first.
+ *
+ * @example
+ * // select ... from principals where (created_at, id) < ($1, $2) order by created_at desc, id desc limit $3
+ */
+export function findPrincipalPage(db: Kysely<Database>, fetch: number, after?: Position): Promise<PrincipalRow[]> {
+  let principals = db.selectFrom('principals').select(columns);
+  if (after) principals = principals.where(sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
+  return principals.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(fetch).execute();
 }

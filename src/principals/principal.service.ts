@@ -4,10 +4,11 @@ import { toRfc3339 } from '../db/timestamp.js';
 import { AppError, badInput } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
-import { validateName } from '../input/name.js';
+import { validateName, type FieldNames } from '../input/name.js';
 import { requireStorableJsonObject, requireStorableString } from '../input/storable.js';
 import { isUuid } from '../uuid.js';
-import { findPrincipalByExternalId, findPrincipalsByIds, insertPrincipal, type NewPrincipalRow } from './principal.repository.js';
+import { encodeCursor, type Position } from '../pagination/cursor.js';
+import { findPrincipalByExternalId, findPrincipalPage, findPrincipalsByIds, insertPrincipal, type NewPrincipalRow } from './principal.repository.js';
 import type { PrincipalRow } from './principal.table.js';
 
 export interface Principal {
@@ -92,17 +93,21 @@ export async function createPrincipal(db: Kysely<Database>, viewer: Viewer, requ
   });
 }
 
-function validateNewPrincipal(request: CreatePrincipalRequest): Omit<NewPrincipalRow, 'metadata'> & { metadata: Record<string, unknown> } {
-  const externalId = requireStorableString(request.externalId, 'external_id');
+export type PrincipalField = 'external_id' | 'type' | 'name' | 'metadata';
+
+/** Checks the shape of every value, naming fields as `nameOf` spells them (REST's names by default). */
+export function validateNewPrincipal(request: CreatePrincipalRequest, nameOf: FieldNames<PrincipalField> = (field) => field):
+  Omit<NewPrincipalRow, 'metadata'> & { metadata: Record<string, unknown> } {
+  const externalId = requireStorableString(request.externalId, nameOf('external_id'));
   if ([...externalId].length < 1 || [...externalId].length > 255) {
-    throw badInput(`external_id must be 1 to 255 characters, got ${[...externalId].length}`, "Pass your own system's id for this principal.");
+    throw badInput(`${nameOf('external_id')} must be 1 to 255 characters, got ${[...externalId].length}`, "Pass your own system's id for this principal.");
   }
-  const type = requireStorableString(request.type, 'type');
+  const type = requireStorableString(request.type, nameOf('type'));
   if (type !== 'human' && type !== 'agent') {
-    throw badInput(`type must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, 'Pass type "human" for a person, "agent" for software acting for one.');
+    throw badInput(`${nameOf('type')} must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, `Pass ${nameOf('type')} "human" for a person, "agent" for software acting for one.`);
   }
-  const metadata = requireStorableJsonObject(request.metadata ?? {}, 'metadata', metadataLimits);
-  return { external_id: externalId, type, name: validateName(request.name, 'name'), metadata };
+  const metadata = requireStorableJsonObject(request.metadata ?? {}, nameOf('metadata'), metadataLimits);
+  return { external_id: externalId, type, name: validateName(request.name, nameOf('name')), metadata };
 }
 
 /** A principal by its uuid or, failing that, by its `external_id`; undefined when neither matches. */
@@ -114,4 +119,22 @@ export async function findPrincipal(db: Kysely<Database>, viewer: Viewer, idOrEx
   if (viewer.kind !== 'service') return undefined;
   const row = await findPrincipalByExternalId(db, idOrExternalId);
   return row && toPrincipal(row);
+}
+
+export interface PrincipalPage {
+  items: Principal[];
+  hasNext: boolean;
+  /** The cursor of the last principal on the page; null on an empty one. */
+  endCursor: string | null;
+}
+
+/** One page of every principal, newest first (`created_at desc, id desc`). Assistant service (or operator) only. */
+export async function listPrincipals(db: Kysely<Database>, viewer: Viewer, limit: number, after?: Position): Promise<PrincipalPage> {
+  if (viewer.kind !== 'service') {
+    throw new AppError('FORBIDDEN', 'only the assistant service may list principals', 'Send X-Assistant-Service-Key, or ask an operator (npm run keys -- list-principals).');
+  }
+  const rows = await findPrincipalPage(db, limit + 1, after);
+  const items = rows.slice(0, limit).map(toPrincipal);
+  const last = rows[Math.min(rows.length, limit) - 1];
+  return { items, hasNext: rows.length > limit, endCursor: last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
 }
