@@ -4,6 +4,7 @@ import { GraphQLError } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { sql, type Kysely } from 'kysely';
 import type { RequestListener } from 'node:http';
+import { findCredentialByHash } from './api-keys/api-key.repository.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
 import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
@@ -58,7 +59,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
   const db = options.db ?? createDb(config, { poolSize: config.poolSize, ...options });
   const log = (error: unknown) => app.log(error);
   const lastUsed = new LastUsedRecorder(db.kysely, config.lastUsedFlushMs, log);
-  const authenticator = new Authenticator(db, config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
+  const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
   // Each caller's statements take turns within its share of the pool (see `Gate`).
   const share = new FairShare<Kysely<Database>>(config.callerShare, (gate) => db.through(gate));

@@ -1,4 +1,5 @@
 import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
+import type { Credential } from '../auth/authenticator.js';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import { StatementCache } from '../db/statement-cache.js';
@@ -17,15 +18,6 @@ export interface KeyScope {
 }
 
 /** What authentication needs to know about a key. */
-export interface Credential {
-  id: string;
-  principalId: string;
-  pactId: string | null;
-  scopes: string[];
-  expiresAt: PgTimestamp | null;
-  isRevoked: boolean;
-}
-
 type Keys = SelectQueryBuilder<Database, 'api_keys', object>;
 
 const columns = [

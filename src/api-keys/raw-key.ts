@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { digestOf } from '../auth/digest.js';
 
 /** How many characters of the raw key are kept as `key_prefix`: "ak_" and 8 more. */
 export const KEY_PREFIX_LENGTH = 11;
@@ -17,4 +18,4 @@ export function generateRawKey(): NewRawKey {
   return { rawKey, keyPrefix: rawKey.slice(0, KEY_PREFIX_LENGTH), keyHash: hashRawKey(rawKey) };
 }
 
-export const hashRawKey = (rawKey: string): Buffer => createHash('sha256').update(rawKey, 'utf8').digest();
+export const hashRawKey = digestOf;

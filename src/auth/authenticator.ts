@@ -1,10 +1,21 @@
 import { timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
-import type { Db } from '../db/create-db.js';
-import { toEpochMs } from '../db/timestamp.js';
-import { findCredentialByHash, type Credential } from '../api-keys/api-key.repository.js';
-import { hashRawKey as sha256 } from '../api-keys/raw-key.js';
+import { toEpochMs, type PgTimestamp } from '../db/timestamp.js';
+import { digestOf as sha256 } from './digest.js';
 import { serviceViewer, type Viewer } from './viewer.js';
+
+/** What authentication needs to know of a key, looked up by the sha256 of the raw key. */
+export interface Credential {
+  id: string;
+  principalId: string;
+  pactId: string | null;
+  scopes: string[];
+  expiresAt: PgTimestamp | null;
+  isRevoked: boolean;
+}
+
+/** The key whose raw value hashes to `hash`, revoked and expired ones included. */
+export type CredentialLookup = (hash: Buffer) => Promise<Credential | undefined>;
 
 export const API_KEY_HEADER = 'x-api-key';
 export const SERVICE_KEY_HEADER = 'x-assistant-service-key';
@@ -35,7 +46,7 @@ export class Authenticator {
   private readonly serviceDigest: Buffer | undefined;
 
   constructor(
-    private readonly db: Db,
+    private readonly findCredential: CredentialLookup,
     serviceKey: string | undefined,
     private readonly cacheMs: number,
     private readonly recordUse: (keyId: string) => void = () => {},
@@ -101,7 +112,7 @@ export class Authenticator {
     const now = Date.now();
     const cached = this.cache.get(id);
     if (cached && now - cached.checkedAt < this.cacheMs) return cached.credential;
-    const credential = findCredentialByHash(this.db.kysely, hash);
+    const credential = this.findCredential(hash);
     if (this.cacheMs > 0) {
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
       const entry: Cached = { checkedAt: now, credential };

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { hashRawKey } from '../api-keys/raw-key.js';
 import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
+import { digestOf } from '../auth/digest.js';
 import { AppError, graphqlExtensions, toAppError } from '../errors.js';
 import { readBody } from './body.js';
 import { corsHeaders, preflight, type CorsPolicy } from './cors.js';
@@ -99,7 +99,7 @@ function begin(req: IncomingMessage, res: ServerResponse): Exchange {
 /** A credential by its digest (the secret itself is not kept), else the address. */
 function callerOf(header: (name: string) => string | null, address: string | undefined): string {
   const credential = header(SERVICE_KEY_HEADER) ?? header(API_KEY_HEADER);
-  return credential ? hashRawKey(credential).toString('base64') : `address:${address ?? 'unknown'}`;
+  return credential ? digestOf(credential).toString('base64') : `address:${address ?? 'unknown'}`;
 }
 
 /** A REST answer (or any JSON one) on its way out. */
