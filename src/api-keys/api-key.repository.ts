@@ -3,7 +3,7 @@ import type { Credential } from '../auth/authenticator.js';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import { StatementCache } from '../db/statement-cache.js';
-import { keysetStatement, readKeysetPage, readOffsetPage, type PageRows } from '../pagination/keyset.js';
+import { keysetStatement, readKeysetPage, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
 import type { Page } from '../pagination/page.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
@@ -55,10 +55,13 @@ interface PageValues extends Record<string, unknown> {
 
 const pageStatements = new StatementCache<PageValues>();
 
+/** Keys are listed newest first: by `created_at`, then `id`, descending. */
+const listingOrder: KeysetOrder<'api_keys'> = { table: 'api_keys', time: 'created_at', id: 'id' };
+
 /** One page of keys in `scope`, newest first, with exact flags for both directions, and its total when asked. */
 export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, withTotal = false): Promise<PageRows<ApiKeyRow>> {
   if (page.kind === 'offset') {
-    return readOffsetPage(db, scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
+    return readOffsetPage(db, listingOrder, scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
   }
   // The nil uuid takes other paths than a real id (see totalOf), so it is part of the shape.
   const kind = (id: string | undefined) => (id === undefined ? '-' : id === ANY ? '0' : 'v');
@@ -87,7 +90,7 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
       after: page.after && position('afterCreatedAt', 'afterId'),
       before: page.before && position('beforeCreatedAt', 'beforeId'),
     };
-    return keysetStatement(db, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined, slot('fetch'));
+    return keysetStatement(db, listingOrder, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined, slot('fetch'));
   });
   return readKeysetPage(db, statement, page);
 }

@@ -1,10 +1,19 @@
 import { type Compilable, type CompiledQuery, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
-import type { PgTimestamp } from '../db/timestamp.js';
 import type { Page } from './page.js';
 import type { Position } from './cursor.js';
 
-type Keys = SelectQueryBuilder<Database, 'api_keys', object>;
+/**
+ * What a listing pages over: a table, a time column and the primary key. The listing order is
+ * both descending, the key breaking ties; an index on (…, time, id) answers every comparison.
+ */
+export interface KeysetOrder<T extends keyof Database> {
+  readonly table: T;
+  readonly time: string & keyof Database[T];
+  readonly id: string & keyof Database[T];
+}
+
+type Rows<T extends keyof Database, Row = object> = SelectQueryBuilder<Database, T, Row>;
 
 export interface PageRows<Row> {
   rows: Row[];
@@ -31,9 +40,10 @@ interface Scalars {
  * arrive even with an empty page, as one row of nulls. The join is ordered again: only an outer
  * ORDER BY promises that the page's rows come out in its order.
  */
-function withScalars<Row>(
+function withScalars<T extends keyof Database, Row>(
   db: Kysely<Database>,
-  pageQuery: SelectQueryBuilder<Database, 'api_keys', Row>,
+  order: KeysetOrder<T>,
+  pageQuery: Rows<T, Row>,
   direction: 'asc' | 'desc',
   scalars: { [name in keyof Scalars]?: Scalar },
 ): Compilable<Row & Scalars> {
@@ -43,8 +53,8 @@ function withScalars<Row>(
     .selectFrom(db.selectNoFrom(selections as never).as('scalars'))
     .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
     .selectAll()
-    .orderBy(sql`page.created_at`, direction)
-    .orderBy(sql`page.id`, direction) as unknown as Compilable<Row & Scalars>;
+    .orderBy(sql.ref(`page.${order.time}`), direction)
+    .orderBy(sql.ref(`page.${order.id}`), direction) as unknown as Compilable<Row & Scalars>;
 }
 
 /**
@@ -61,10 +71,14 @@ const count = (value: unknown) => (value === undefined || value === null ? undef
 
 type Comparison = '<' | '>' | '<=' | '>=';
 
-/** `(created_at, id) op (position)`: a row comparison the (…, created_at, id) indexes answer as a range. */
-function compare(op: Comparison, position: Position): Expression<SqlBool> {
-  return sql<SqlBool>`(created_at, id) ${sql.raw(op)} (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
+/** `(time, id) op (position)`: a row comparison the (…, time, id) indexes answer as a range. */
+function compare<T extends keyof Database>(order: KeysetOrder<T>, op: Comparison, position: Position): Expression<SqlBool> {
+  return sql<SqlBool>`(${sql.ref(order.time)}, ${sql.ref(order.id)}) ${sql.raw(op)} (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
 }
+
+/** Orders `rows` by the keyset, in `direction`. */
+const ordered = <T extends keyof Database, Row>(rows: Rows<T, Row>, order: KeysetOrder<T>, direction: 'asc' | 'desc'): Rows<T, Row> =>
+  rows.orderBy(sql.ref(order.time), direction).orderBy(sql.ref(order.id), direction);
 
 /**
  * The statement for one page of `scoped` (the keys the caller may see, filtered), with `total`
@@ -83,32 +97,30 @@ function compare(op: Comparison, position: Position): Expression<SqlBool> {
  * order by page.created_at desc, page.id desc
  * ```
  */
-export function keysetStatement<Row extends { created_at: PgTimestamp; id: string }>(
+export function keysetStatement<T extends keyof Database, Row extends { id: string }>(
   db: Kysely<Database>,
-  scoped: Keys,
+  order: KeysetOrder<T>,
+  scoped: Rows<T>,
   page: Extract<Page, { kind: 'keyset' }>,
-  select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
+  select: (rows: Rows<T>) => Rows<T, Row>,
   total: Scalar | undefined,
   fetch: number,
 ): Compilable<Row & Scalars> {
   const direction = page.fromEnd ? 'asc' : 'desc';
   let window = scoped;
-  if (page.after) window = window.where(compare('<', page.after));
-  if (page.before) window = window.where(compare('>', page.before));
-  const pageQuery = select(window)
-    .orderBy('created_at', direction)
-    .orderBy('id', direction)
-    .limit(fetch);
+  if (page.after) window = window.where(compare(order, '<', page.after));
+  if (page.before) window = window.where(compare(order, '>', page.before));
+  const pageQuery = ordered(select(window), order, direction).limit(fetch);
 
   // The first key beyond the cursor, in index order, rather than exists(): the planner may run an
   // exists() as a sequential scan, fast only while matching rows happen to be stored first.
   const beyond = (op: Comparison, position: Position) => {
     const direction = op === '>=' ? 'asc' : 'desc';
-    const first = scoped.select(sql.lit(1).as('one')).where(compare(op, position)).orderBy('created_at', direction).orderBy('id', direction).limit(1);
+    const first = ordered(scoped.select(sql.lit(1).as('one')).where(compare(order, op, position)), order, direction).limit(1);
     return sql<boolean>`(${first}) is not null`;
   };
   // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
-  return withScalars(db, pageQuery, direction, {
+  return withScalars(db, order, pageQuery, direction, {
     newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
     older_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('<=', page.before) : undefined,
     total,
@@ -145,24 +157,20 @@ export async function readKeysetPage<Row extends { id: string }>(
  * order by created_at desc, id desc limit 51
  * ```
  */
-export async function readOffsetPage<Row extends { id: string }>(
+export async function readOffsetPage<T extends keyof Database, Row extends { id: string }>(
   db: Kysely<Database>,
-  scoped: Keys,
+  order: KeysetOrder<T>,
+  scoped: Rows<T>,
   page: Extract<Page, { kind: 'offset' }>,
-  select: (keys: Keys) => SelectQueryBuilder<Database, 'api_keys', Row>,
+  select: (rows: Rows<T>) => Rows<T, Row>,
   total?: Scalar,
 ): Promise<PageRows<Row>> {
-  const start = scoped
-    .select(['created_at', 'id'])
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
+  const start = ordered(scoped.select([sql.ref(order.time).as('time'), sql.ref(order.id).as('id')]), order, 'desc')
     .offset(sql<number>`${page.offset.toString()}::bigint`)
     .limit(1);
-  const pageQuery = select(scoped.where(sql<SqlBool>`(created_at, id) <= (${start})`))
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.limit + 1);
-  const { rows, scalars } = await execute(db, withScalars(db, pageQuery, 'desc', { total }));
+  const key = sql`(${sql.ref(order.time)}, ${sql.ref(order.id)})`;
+  const pageQuery = ordered(select(scoped.where(sql<SqlBool>`${key} <= (${start})`)), order, 'desc').limit(page.limit + 1);
+  const { rows, scalars } = await execute(db, withScalars(db, order, pageQuery, 'desc', { total }));
   const more = rows.length > page.limit;
   return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
 }
