@@ -19,6 +19,8 @@ async function main(command = 'serve'): Promise<void> {
   const app = createApp(config, { db });
   const server = createServer(app.listener);
   server.keepAliveTimeout = 5000;
+  // A request, body included, must arrive within this; a body refused as too large is read and dropped until then.
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -6,8 +6,9 @@ const tooLarge = (limit: number) =>
 
 /**
  * The request's body, read whole but never past `limit` bytes: a `Content-Length` over it is
- * refused before a byte is read, a body that grows past it (chunked) as soon as it does. GET and
- * HEAD carry none.
+ * refused before a byte is kept, a body that grows past it (chunked) as soon as it does. What
+ * follows is dropped as it arrives (Node does so for a body never read), never held. GET and HEAD
+ * carry none.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> | Buffer {
   const declared = req.headers['content-length'];
@@ -24,9 +25,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> |
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        // Nothing more is read; the answer closes the connection (see `answer`).
+        // The rest is read and dropped, so that the client, still sending, can read the 413; the
+        // server's requestTimeout bounds a body that never ends.
         req.removeAllListeners('data');
-        req.pause();
+        req.on('data', () => {});
         reject(tooLarge(limit));
         return;
       }

@@ -134,8 +134,7 @@ function withCommonHeaders(parts: PipelineParts, exchange: Exchange, headers: Re
     'cache-control': 'no-store',
     ...corsHeaders(parts.cors, exchange.header('origin')),
   });
-  // A body not read to its end (refused early) cannot be followed by another request on this connection.
-  if (parts.draining() || !exchange.req.complete) all.connection = 'close';
+  if (parts.draining()) all.connection = 'close';
   return all;
 }
 
