@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts'],
+    // Migrates one template per run; each test database starts as a copy of it.
+    globalSetup: ['test/support/template.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
