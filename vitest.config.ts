@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -5,6 +6,12 @@ export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts'],
+    // Migrates one template per run; each test database starts as a copy of it.
+    globalSetup: ['test/support/template.ts'],
+    // Two files at a time even on two cores (vitest's default there is one): many tests wait on
+    // child processes, sockets and timers, and the other file uses that time. Three were slower.
+    pool: 'threads',
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

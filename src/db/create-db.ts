@@ -25,6 +25,8 @@ export interface DbOptions {
    * rewrite every row of a large table. Requests keep both (default true).
    */
   timeouts?: boolean;
+  /** Embedded only: start from this dump of a data folder (`PGlite.dumpDataDir`); tests copy one migrated template. */
+  loadDataDir?: Blob;
 }
 
 export interface Db {
@@ -79,7 +81,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
         }
         // Imported here: a gateway on PostgreSQL never loads PGlite.
         const { PGlite } = await import('@electric-sql/pglite');
-        const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity } });
+        const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity }, loadDataDir: options.loadDataDir });
         await pglite.exec("set time zone 'UTC'");
         return pglite;
       },

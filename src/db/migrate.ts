@@ -22,7 +22,7 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
  * Brings the schema to the latest migration; throws with the failing migration's name, or, when
  * none ran (the database could not be opened or locked), the error as it came.
  */
-export async function migrateToLatest(db: Db): Promise<string[]> {
+export async function migrateToLatest(db: Pick<Db, 'kysely'>): Promise<string[]> {
   const migrator = new Migrator({ db: db.kysely, provider });
   const { error, results = [] } = await migrator.migrateToLatest();
   const failed = results.find((result) => result.status === 'Error');

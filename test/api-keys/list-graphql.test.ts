@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asKey, asService, createTestApp, type TestApp } from '../support/app.js';
 import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
@@ -26,15 +27,21 @@ describe('GraphQL apiKeys and friends', () => {
   afterAll(() => app.close());
 
   it('loads a 200-key page with every principal in a constant number of statements', async () => {
-    const query = `{ apiKeys(first: 200) { totalCount edges { node { keyId principal { name externalId } } } } }`;
+    const query = `{ apiKeys(first: 200) { totalCount edges { node { keyId principalId principal { principalId name externalId } } } } }`;
     app.statements.length = 0;
     const service = await app.graphql(query, {}, asService);
     expect(service.errors).toBeUndefined();
-    expect(service.data.apiKeys.edges).toHaveLength(200);
-    const principals = new Set(service.data.apiKeys.edges.map((edge: any) => edge.node.principal.name));
-    expect(principals.size).toBeGreaterThan(10);
+    const statements = [...app.statements];
+    const edges = service.data.apiKeys.edges;
+    expect(edges).toHaveLength(200);
+    // The newest 200 keys are the 20 agents' ten each: every key comes with its own principal.
+    const { rows } = await sql<{ id: string; name: string; external_id: string }>`select id, name, external_id from principals`.execute(app.db.kysely);
+    const byId = new Map(rows.map((row) => [row.id, { principalId: row.id, name: row.name, externalId: row.external_id }]));
+    for (const { node } of edges) expect(node.principal).toEqual(byId.get(node.principalId));
+    const principals = new Set(edges.map((edge: any) => edge.node.principal.name));
+    expect(principals).toEqual(new Set(Array.from({ length: 20 }, (_, i) => `agent ${i}`)));
     // The page with its total in one statement, then one batch of principals.
-    expect(app.statements).toHaveLength(2);
+    expect(statements).toHaveLength(2);
   });
 
   it('returns the same key and principal through node, nodes, apiKey and viewer', async () => {
@@ -114,13 +121,31 @@ describe('GraphQL apiKeys and friends', () => {
   });
 
   it('serves the largest page with every field, its principal and pageInfo, twice over', async () => {
-    const node = 'id keyId principalId name keyPrefix scopes expiresAt lastUsedAt isRevoked revokedAt createdAt updatedAt delegationId pactId';
-    const page = `apiKeys(first: 200) { totalCount edges { cursor node { ${node} principal { id principalId externalId type name metadata createdAt updatedAt } } }
+    const nodeFields = 'id keyId principalId name keyPrefix scopes expiresAt lastUsedAt isRevoked revokedAt createdAt updatedAt delegationId pactId';
+    const principalFields = 'id principalId externalId type name metadata createdAt updatedAt';
+    const page = `apiKeys(first: 200) { totalCount edges { cursor node { ${nodeFields} principal { ${principalFields} } } }
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor } }`;
     const { data, errors } = await app.graphql(`{ a: ${page} b: ${page} }`, {}, asService);
     expect(errors).toBeUndefined();
-    expect(data.a.edges).toHaveLength(200);
-    expect(data.b.edges).toHaveLength(200);
+    expect(data.b).toEqual(data.a);
+    const { totalCount, edges, pageInfo } = data.a;
+    expect(totalCount).toBe(Number((await sql<{ n: string }>`select count(*) as n from api_keys`.execute(app.db.kysely)).rows[0].n));
+    expect(edges).toHaveLength(200);
+    expect(pageInfo).toEqual({ hasNextPage: true, hasPreviousPage: false, startCursor: edges[0].cursor, endCursor: edges[199].cursor });
+    expect(new Set(edges.map((edge: any) => edge.cursor)).size).toBe(200);
+    expect(new Set(edges.map((edge: any) => edge.node.keyId)).size).toBe(200);
+    for (const { node } of edges) expect(node.principal.principalId).toBe(node.principalId);
+    // The first and the last key, field by field, against their rows.
+    for (const { node } of [edges[0], edges[199]]) {
+      const [row] = (await sql<any>`select *, created_at = ${node.createdAt}::timestamptz and updated_at = ${node.updatedAt}::timestamptz as same_times
+        from api_keys where id = ${node.keyId}`.execute(app.db.kysely)).rows;
+      expect(node).toMatchObject({
+        id: globalId('ApiKey', row.id), keyId: row.id, principalId: row.principal_id, name: row.name, keyPrefix: row.key_prefix,
+        scopes: row.scopes, expiresAt: null, lastUsedAt: null, isRevoked: false, revokedAt: null, delegationId: null, pactId: null,
+      });
+      expect(row.same_times).toBe(true);
+      expect(node.principal).toMatchObject({ id: globalId('Principal', row.principal_id), type: 'agent', name: expect.stringMatching(/^agent \d+$/) });
+    }
   });
 
 });

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { asKey, asService, createTestApp, SERVICE_KEY, type TestApp, listening, type ListeningApp } from '../support/app.js';
@@ -45,11 +45,18 @@ describe('revocation and expiry written by another client', () => {
   });
 
   it('refuses a key at once when its expires_at passes, with no write at all', async () => {
-    const expiresAt = new Date(Date.now() + 300).toISOString();
-    const key = await insertKey(app.db, principal, { expiresAt });
+    const expiresAt = new Date(Date.now() + 60_000);
+    const key = await insertKey(app.db, principal, { expiresAt: expiresAt.toISOString() });
     expect(await statusOf(app, key.rawKey)).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, Date.parse(expiresAt) - Date.now() + 1));
-    expect(await statusOf(app, key.rawKey)).toBe(401);
+    // The gateway's clock moves past expires_at; its cache still holds the key, and nothing was written.
+    vi.useFakeTimers({ toFake: ['Date'], now: expiresAt.getTime() - 1 });
+    try {
+      expect(await statusOf(app, key.rawKey)).toBe(200);
+      vi.setSystemTime(expiresAt);
+      expect(await statusOf(app, key.rawKey)).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
@@ -92,13 +99,20 @@ describe.runIf(onPostgres)('two gateway processes on one PostgreSQL database', (
 
   it('shares last_used_at: each process flushes its own uses, the latest wins', async () => {
     const key = await insertKey(first.db, await insertPrincipal(first.db));
-    await statusOf(first, key.rawKey);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await statusOf(second, key.rawKey);
-    const latest = Date.now();
+    // The second process uses the key a second after the first, by the clock both read.
+    const earlier = Date.now();
+    const latest = earlier + 1000;
+    vi.useFakeTimers({ toFake: ['Date'], now: earlier });
+    try {
+      expect(await statusOf(first, key.rawKey)).toBe(200);
+      vi.setSystemTime(latest);
+      expect(await statusOf(second, key.rawKey)).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
     await second.lastUsed.flush();
     await first.lastUsed.flush();
     const { body } = await first.rest(`/api/v1/api-keys/${key.id}`, asService);
-    expect(Math.abs(Date.parse(body.result.last_used_at) - latest)).toBeLessThan(50);
+    expect(Date.parse(body.result.last_used_at)).toBe(latest);
   });
 });

@@ -56,7 +56,18 @@ describe('rate limiting', () => {
     expect((await app.rest('/api/v1/api-keys?limit=1', asKey(second))).status).toBe(200);
   });
 
-  it('leaves health checks alone', async () => {
-    expect((await app.rest('/healthz')).status).toBe(200);
+  it('leaves health checks alone, even for a caller that has spent its burst', async () => {
+    const spent = (await insertKey(app.db, await insertPrincipal(app.db))).rawKey;
+    // Two callers: a key, and one sending no credential (counted by its address).
+    for (const headers of [asKey(spent), {}]) {
+      for (let i = 0; i < 10; i++) expect((await app.rest('/api/v1/api-keys?limit=1', headers)).status).not.toBe(429);
+      expect((await app.rest('/api/v1/api-keys?limit=1', headers)).status).toBe(429);
+      // More health checks than the whole burst: none is counted, so none is refused.
+      for (let i = 0; i < 15; i++) {
+        expect((await app.rest('/healthz', headers)).status).toBe(200);
+        expect((await app.rest('/readyz', headers)).status).toBe(200);
+      }
+      expect((await app.rest('/graphql', { ...headers, 'content-type': 'application/json' }, { method: 'POST', body: '{"query":"{ __typename }"}' })).status).toBe(429);
+    }
   });
 });

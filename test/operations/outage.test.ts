@@ -99,8 +99,9 @@ describe.runIf(onPostgres)('while the database is unreachable', () => {
     expect((await listKeys(asService)).status).toBe(200);
     proxy.blackHole();
     const started = performance.now();
+    const sent = proxy.swallowed();
     const inFlight = listKeys(asService);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sent;
     await proxy.refuse();
     const response = await inFlight;
     expect(response.status).toBe(503);

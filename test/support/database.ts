@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { createDb, type Db, type DbOptions } from '../../src/db/create-db.js';
-import { migrate, migrateToLatest } from '../../src/db/migrate.js';
 
 /** Set to run the database tests against a PostgreSQL server instead of embedded PGlite. */
 export const serverUrl = process.env.TEST_DATABASE_URL || undefined;
@@ -15,20 +16,23 @@ export interface TestDb extends Db {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database: in-memory PGlite, or a new database on the TEST_DATABASE_URL server. */
+let pgliteTemplate: Blob | undefined;
+
+/**
+ * A fresh, migrated database of its own: an in-memory PGlite loaded from the run's migrated
+ * template, or a copy of the template database on the TEST_DATABASE_URL server (see template.ts).
+ */
 export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
   if (!serverUrl) {
-    const db = createDb({ databaseUrl: undefined, pgliteDir: 'memory://' }, options);
-    await migrateToLatest(db);
+    pgliteTemplate ??= new Blob([readFileSync(provided('pgliteTemplate'))]);
+    const db = createDb({ databaseUrl: undefined, pgliteDir: 'memory://' }, { ...options, loadDataDir: pgliteTemplate });
     return { ...db, url: undefined, drop: () => db.close() };
   }
   const name = `keys_test_${randomBytes(6).toString('hex')}`;
-  await admin(`create database ${name}`);
+  await admin(`create database ${name} template ${provided('postgresTemplate')}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const config = { databaseUrl: url.toString(), pgliteDir: '' };
-  const db = createDb(config, options);
-  await migrate(config, db);
+  const db = createDb({ databaseUrl: url.toString(), pgliteDir: '' }, options);
   return {
     ...db,
     url: url.toString(),
@@ -37,6 +41,12 @@ export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
       await admin(`drop database if exists ${name} with (force)`);
     },
   };
+}
+
+function provided(key: 'pgliteTemplate' | 'postgresTemplate'): string {
+  const value = inject(key);
+  if (!value) throw new Error(`no ${key}: run the tests with vitest, whose globalSetup (test/support/template.ts) builds it`);
+  return value;
 }
 
 async function admin(statement: string): Promise<void> {

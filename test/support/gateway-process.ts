@@ -17,10 +17,16 @@ export class GatewayProcess {
   output = '';
   readonly exited: Promise<Exit>;
   port = 0;
+  /** Called after each chunk it prints. */
+  private printed = () => {};
 
   private constructor(private readonly child: ChildProcess) {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
+    const print = (chunk: string) => {
+      this.output += chunk;
+      this.printed();
+    };
+    child.stdout!.setEncoding('utf8').on('data', print);
+    child.stderr!.setEncoding('utf8').on('data', print);
     // 'close' rather than 'exit': by then everything it printed has been read.
     this.exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   }
@@ -42,7 +48,8 @@ export class GatewayProcess {
     const gateway = new GatewayProcess(child);
     const listening = /health\s+http:\/\/127\.0\.0\.1:(\d+)\/healthz/;
     while (!listening.test(gateway.output)) {
-      const exit = await Promise.race([gateway.exited, new Promise((resolve) => setTimeout(resolve, 50))]);
+      const printed = new Promise<undefined>((resolve) => (gateway.printed = () => resolve(undefined)));
+      const exit = await Promise.race([gateway.exited, printed]);
       if (exit) throw new Error(`the gateway exited before listening: ${JSON.stringify(exit)}\n${gateway.output}`);
     }
     gateway.port = Number(listening.exec(gateway.output)![1]);

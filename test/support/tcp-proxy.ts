@@ -15,6 +15,7 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private readonly frozen = new Set<net.Socket>();
   private blackHoled = false;
+  private swallowing: (() => void)[] = [];
   port = 0;
 
   private constructor(private readonly target: { host: string; port: number }) {}
@@ -46,6 +47,11 @@ export class TcpProxy {
     for (const socket of this.sockets) this.frozen.add(socket);
   }
 
+  /** Resolves when bytes next vanish into the black hole: a request is waiting on the database. */
+  swallowed(): Promise<void> {
+    return new Promise((resolve) => this.swallowing.push(resolve));
+  }
+
   async restore(): Promise<void> {
     this.blackHoled = false;
     if (!this.server) await this.listen(this.port);
@@ -75,7 +81,7 @@ export class TcpProxy {
     this.track(client);
     if (this.blackHoled) {
       this.frozen.add(client);
-      client.resume();
+      client.on('data', () => this.swallow());
       return;
     }
     const upstream = net.connect(this.target.port, this.target.host);
@@ -88,10 +94,15 @@ export class TcpProxy {
   private forward(from: net.Socket, to: net.Socket): void {
     from.on('data', (chunk) => {
       if (!this.frozen.has(from) && !this.frozen.has(to)) to.write(chunk);
+      else this.swallow();
     });
     from.on('close', () => {
       if (!this.frozen.has(to)) to.destroy();
     });
+  }
+
+  private swallow(): void {
+    for (const resolve of this.swallowing.splice(0)) resolve();
   }
 
   private track(socket: net.Socket): void {
