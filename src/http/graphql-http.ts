@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { getOperationAST, GraphQLError, type ExecutionResult } from 'graphql';
 import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
+import { AppError } from '../errors.js';
 import { answer, answerStream, type Exchange, type PipelineParts } from './pipeline.js';
 
 interface Params {
@@ -99,6 +100,16 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
   if (/text\/event-stream|multipart\/mixed/i.test(type) && response.body) {
     return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.fromWeb(response.body as never));
   }
-  answer(parts, exchange, response.status, Object.fromEntries(response.headers), Buffer.from(await response.arrayBuffer()));
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const refusal = bytes.length === 0 ? emptyRefusals[response.status] : undefined;
+  if (refusal) throw refusal();
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), bytes);
 }
 
+/** Yoga refuses a media type it cannot answer in (406) or read (415) with no body; ours say what to send. */
+const emptyRefusals: Record<number, () => AppError> = {
+  406: () => new AppError('NOT_ACCEPTABLE', 'no media type in the Accept header can be answered',
+    'Accept application/json or application/graphql-response+json (text/event-stream or multipart/mixed for a stream), or send no Accept header.'),
+  415: () => new AppError('UNSUPPORTED_MEDIA_TYPE', 'a GraphQL request body must be application/json, application/graphql or a form',
+    'Send Content-Type: application/json with {"query": "…", "variables": {…}}, or use GET with ?query=….'),
+};

@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../support/app.js';
+
+describe('GraphQL requests in media types it does not speak', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(() => app.close());
+
+  const post = (headers: Record<string, string>) =>
+    fetch(`${app.base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query: '{ __typename }' }) });
+
+  it('answers an Accept it cannot satisfy with 406 and an error saying what to accept', async () => {
+    const answer = await post({ 'content-type': 'application/json', accept: 'text/plain' });
+    expect(answer.status).toBe(406);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(await answer.json()).toEqual({
+      errors: [{ message: 'no media type in the Accept header can be answered', extensions: { code: 'NOT_ACCEPTABLE', suggestion: expect.stringContaining('application/json') } }],
+    });
+  });
+
+  it('answers a GET with an Accept it cannot satisfy the same way', async () => {
+    const answer = await fetch(`${app.base}/graphql?query=%7B__typename%7D`, { headers: { accept: 'image/png' } });
+    expect(answer.status).toBe(406);
+    expect((await answer.json()).errors[0].extensions.code).toBe('NOT_ACCEPTABLE');
+  });
+
+  it('answers a body of a media type it cannot read with 415 and an error naming those it can', async () => {
+    const answer = await post({ 'content-type': 'text/plain' });
+    expect(answer.status).toBe(415);
+    expect(await answer.json()).toEqual({
+      errors: [{ message: expect.stringContaining('application/json'), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE', suggestion: expect.any(String) } }],
+    });
+  });
+});
