@@ -34,4 +34,21 @@ describe('GraphQL requests in media types it does not speak', () => {
       errors: [{ message: expect.stringContaining('application/json'), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE', suggestion: expect.any(String) } }],
     });
   });
+
+  it.each([
+    ['a GET whose variables are not JSON', () => fetch(`${app.base}/graphql?query=%7B__typename%7D&variables=nope`), 'variables in the query string is not valid JSON'],
+    ['a GET whose extensions are not JSON', () => fetch(`${app.base}/graphql?query=%7B__typename%7D&extensions=%20`), 'extensions in the query string is not valid JSON'],
+    ['a form whose variables are not JSON', () => fetch(`${app.base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'query=%7B__typename%7D&variables=%7B',
+    }), 'variables in the form body is not valid JSON'],
+  ])('answers %s with 400 BAD_REQUEST, logging nothing', async (_case, send, message) => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await send();
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toEqual({ errors: [{ message, extensions: { code: 'BAD_REQUEST', suggestion: expect.stringContaining('JSON object') } }] });
+    expect(logged).toEqual([]);
+  });
 });
