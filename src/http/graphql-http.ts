@@ -110,10 +110,12 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
 /**
  * What Yoga's own request parsers would fail on with an unexpected error, refused here as the
  * client's mistake: `variables` or `extensions` that are not JSON in a GET's query string or a
- * form body (parsed with a bare `JSON.parse`).
+ * form body (parsed with a bare `JSON.parse`), and multipart bodies (file uploads, which no field
+ * of this schema takes; Yoga's parser raises errors without a code).
  */
 function checkTransport(exchange: Exchange, body: Buffer): void {
   const type = exchange.header('content-type') ?? '';
+  if (exchange.method === 'POST' && /^multipart\/form-data/i.test(type)) throw unsupportedMediaType();
   if (exchange.method === 'GET' || exchange.method === 'HEAD') checkJsonParameters(new URLSearchParams(exchange.search), 'query string');
   if (exchange.method === 'POST' && /^application\/x-www-form-urlencoded/i.test(type)) checkJsonParameters(new URLSearchParams(body.toString('utf8')), 'form body');
 }

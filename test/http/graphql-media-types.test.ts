@@ -51,4 +51,17 @@ describe('GraphQL requests in media types it does not speak', () => {
     expect(await answer.json()).toEqual({ errors: [{ message, extensions: { code: 'BAD_REQUEST', suggestion: expect.stringContaining('JSON object') } }] });
     expect(logged).toEqual([]);
   });
+
+  it('refuses a multipart body (no field takes an upload) with 415, logging nothing', async () => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await fetch(`${app.base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: '--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\nnope\r\n--x--\r\n',
+    });
+    expect(answer.status).toBe(415);
+    expect((await answer.json()).errors[0].extensions.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(logged).toEqual([]);
+  });
 });
