@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asKey, asService, createTestApp, SERVICE_KEY, type TestApp } from '../support/app.js';
-import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
-import { closeAgent, deepJson, expectNoLeak, fuzz, headerValue, hostileString, jsonValue, percentEncode, queryText, send, type WireAnswer, type WireRequest } from '../support/fuzz.js';
+import { asKey, createTestApp, type TestApp } from '../support/app.js';
+import { fuzzFixtures } from '../support/fuzz-fixtures.js';
+import { closeAgent, deepJson, expectNoLeak, expectNothingLogged, fuzz, headerValue, hostileString, jsonValue, percentEncode, queryText, send, type WireAnswer, type WireRequest } from '../support/fuzz.js';
 
 /**
  * Generated REST requests, for every route and method and for routes that do not exist, with
@@ -19,68 +19,15 @@ describe('REST under generated requests', () => {
   let app: TestApp;
   const logged: unknown[] = [];
   const statuses = new Map<number, number>();
-  let credentials: fc.Arbitrary<OutgoingHttpHeaders>;
   let request: fc.Arbitrary<WireRequest>;
   let readerKey: string;
 
   beforeAll(async () => {
     app = await createTestApp({ MAX_ACTIVE_KEYS_PER_PRINCIPAL: '1000000' });
     app.log = (error) => logged.push(error);
-    const pactId = '6f1c3c1e-8e3b-4d5a-9a53-0d1e1f6a7b8c';
-    const delegationId = '0b9e5a55-4c21-4f0e-a1a4-5d3b2a1c0f9e';
-    const principal = await insertPrincipal(app.db, 'fuzzed');
-    const other = await insertPrincipal(app.db, 'other', 'human');
-    const reader = await insertKey(app.db, principal, { scopes: ['api_keys:read'] });
-    const writer = await insertKey(app.db, principal, { scopes: ['api_keys:write'] });
-    const star = await insertKey(app.db, principal, { scopes: ['*'] });
-    const pact = await insertKey(app.db, principal, { scopes: ['*'], pactId, delegationId });
-    const expiring = await insertKey(app.db, principal, { scopes: ['*'], expiresAt: '2099-01-01T00:00:00Z' });
-    const revoked = await insertKey(app.db, principal, { isRevoked: true });
-    const expired = await insertKey(app.db, principal, { expiresAt: '2020-01-01T00:00:00Z' });
-    // Ids a request may read or revoke: never a key that a request authenticates with.
-    const victims = [
-      ...(await Promise.all([1, 2, 3].map(() => insertKey(app.db, principal, { pactId })))),
-      ...(await Promise.all([1, 2].map(() => insertKey(app.db, other)))),
-    ].map((key) => key.id);
-    await insertManyKeys(app.db, principal, 30);
-    readerKey = reader.rawKey;
+    const { principal, other, pactId, keys, credentials, uuidLike, timestamp, cursor } = await fuzzFixtures(app);
+    readerKey = keys.reader.rawKey;
 
-    const page = (await app.rest('/api/v1/api-keys?limit=2', asService)).body.meta;
-    const cursors = [page.after, page.before];
-
-    credentials = fc.oneof(
-      { weight: 1, arbitrary: fc.constant({}) },
-      { weight: 5, arbitrary: fc.constantFrom(reader, writer, star, pact, expiring).map((key) => asKey(key.rawKey)) },
-      { weight: 4, arbitrary: fc.constant(asService) },
-      {
-        weight: 2,
-        arbitrary: fc.oneof(
-          fc.constantFrom(revoked, expired).map((key) => asKey(key.rawKey)),
-          headerValue().map((garbage) => asKey(garbage)),
-          headerValue().map((garbage) => ({ 'x-assistant-service-key': garbage })),
-          fc.constant({ 'x-assistant-service-key': `${SERVICE_KEY}x` }),
-          fc.constant({ 'x-assistant-service-key': SERVICE_KEY, 'x-api-key': star.rawKey }),
-          fc.constant<OutgoingHttpHeaders>({ 'x-api-key': [reader.rawKey, star.rawKey] }),
-          fc.constant({ 'x-api-key': '' }),
-        ),
-      },
-    );
-
-    const uuidLike = fc.oneof(
-      fc.constantFrom(principal, other, pactId, delegationId, ...victims, principal.toUpperCase(), `{${principal}}`, principal.replace(/-/g, '')),
-      fc.uuid(),
-      hostileString(40),
-    );
-    const timestamp = fc.oneof(
-      fc.date({ min: new Date('2030-01-01'), max: new Date('2098-12-31'), noInvalidDate: true }).map((date) => date.toISOString()),
-      fc.constantFrom('2099-01-01T00:00:00Z', '2099-01-01T00:00:00.1234567Z', '2099-01-01T00:00:00', '2099-01-01T00:00:00+14:00', '2099-02-30T00:00:00Z',
-        '9999-12-31T23:59:59.999999Z', '10000-01-01T00:00:00Z', '+275760-09-13T00:00:00Z', '0000-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 'tomorrow', ''),
-      fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
-    );
-    const cursor = fc.oneof(
-      fc.constantFrom(...cursors, cursors[0].slice(0, -3), `${cursors[0]}=`, 'bm9wZQ', ''),
-      fc.tuple(fc.oneof(timestamp, hostileString(30)), uuidLike).map(([at, id]) => Buffer.from(`k1|${at}|${id}`).toString('base64url')),
-    );
     const count = fc.oneof(
       fc.constantFrom('0', '1', '50', '200', '201', '-1', '1.5', '1e2', '007', ' 1', '0x10', '9223372036854775807', '9223372036854775808', '99999999999999999999999999999', ''),
       fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
@@ -237,10 +184,11 @@ describe('REST under generated requests', () => {
 
   it('answers every generated request below 500, in the envelope, with no-store and nothing leaked', async () => {
     await fuzz(fc.asyncProperty(request, async (wire) => {
+      logged.length = 0;
       const answer = await send(app.base, wire);
       statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
       expectRestAnswer(wire, answer);
-      expect(logged).toEqual([]);
+      expectNothingLogged(logged);
     }), { runs: 1_500, ms: 5_000 });
 
     // The run reached past authentication: listings, reads and writes succeeded, and errors of every kind came back.

@@ -92,6 +92,13 @@ export function expectNoLeak(text: string): void {
   }
 }
 
+/** A logged error is a bug: a client's mistake is answered, not logged. Shows the first one whole. */
+export function expectNothingLogged(logged: unknown[]): void {
+  if (logged.length === 0) return;
+  const [first] = logged;
+  throw new Error(`the gateway logged ${logged.length} error(s), the first: ${first instanceof Error ? first.stack : String(first)}`);
+}
+
 /** Text that a database, a JSON parser or a terminal may choke on, mixed into ordinary text. */
 export const hostileChar = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
