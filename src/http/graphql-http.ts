@@ -99,7 +99,8 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
   const response = await yoga.fetch(url, init, { exchange });
   const type = response.headers.get('content-type') ?? '';
   if (/text\/event-stream|multipart\/mixed/i.test(type) && response.body) {
-    return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.fromWeb(response.body as never));
+    // Yoga's body is @whatwg-node's ponyfilled stream, which `Readable.fromWeb` refuses; both kinds are async iterables.
+    return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.from(response.body as unknown as AsyncIterable<Uint8Array>));
   }
   const bytes = Buffer.from(await response.arrayBuffer());
   const refusal = bytes.length === 0 ? emptyRefusals[response.status] : undefined;

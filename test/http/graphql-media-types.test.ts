@@ -64,4 +64,18 @@ describe('GraphQL requests in media types it does not speak', () => {
     expect((await answer.json()).errors[0].extensions.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     expect(logged).toEqual([]);
   });
+
+  it.each([
+    ['text/event-stream', 'data: {"data":{"__typename":"Query"}}'],
+    ['multipart/mixed', '{"data":{"__typename":"Query"}}'],
+  ])('streams an answer to Accept: %s', async (accept, result) => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await post({ 'content-type': 'application/json', accept });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toContain(accept);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    expect(await answer.text()).toContain(result);
+    expect(logged).toEqual([]);
+  });
 });
