@@ -19,6 +19,8 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type ASTVisitor,
+  type ValidationContext,
   type SelectionSetNode,
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
@@ -102,9 +104,10 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     onParse({ setParseFn }) {
       setParseFn((source) => parseDocument(typeof source === 'string' ? source : source.body));
     },
-    onValidate({ params, setResult }) {
+    onValidate({ params, setResult, addValidationRule }) {
       const known = validations.get(params.documentAST);
       if (known) return setResult(known);
+      addValidationRule(knownOperationTypes);
       return ({ result, setResult: replace }) => {
         const coded = result.map((error) => withValidationCode(error as GraphQLError));
         validations.set(params.documentAST, coded);
@@ -144,6 +147,21 @@ function parseRefusal(error: unknown, limits: AdmissionLimits): GraphQLError {
     positions: located?.positions,
     extensions: { code: 'GRAPHQL_PARSE_FAILED', suggestion: 'Fix the syntax at the position shown; GraphiQL at /graphql checks it as you type.', http: { status: 400 } },
   });
+}
+
+/**
+ * An operation of a type the schema does not have (this one has no subscriptions) is refused in
+ * validation, as graphql-js 17 does (`KnownOperationTypesRule`); graphql-js 16 leaves it to
+ * execution, where graphql-jit throws an error without a code.
+ */
+function knownOperationTypes(context: ValidationContext): ASTVisitor {
+  return {
+    OperationDefinition(node) {
+      if (!context.getSchema().getRootType(node.operation)) {
+        context.reportError(new GraphQLError(`this schema has no ${node.operation} operations`, { nodes: node }));
+      }
+    },
+  };
 }
 
 function withValidationCode(error: GraphQLError): GraphQLError {

@@ -122,4 +122,15 @@ describe('GraphQL admission, before any work', () => {
     const unknownType = await ask('{ node(id: "Rm9vOjE=") { id } }', {}, asKey(reader));
     expect(unknownType.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
   });
+
+  it('refuses a subscription in validation, since the schema has none, logging nothing', async () => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await ask('subscription { __typename }');
+    expect(answer.errors).toEqual([expect.objectContaining({
+      message: 'this schema has no subscription operations',
+      extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
+    })]);
+    expect(logged).toEqual([]);
+  });
 });
