@@ -25,7 +25,7 @@ import {
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
 } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
+import { getArgumentValues, getVariableValues } from 'graphql/execution/values.js';
 import { LRUCache } from 'lru-cache';
 
 /** What a document may ask for; every limit is checked before the document is validated or run. */
@@ -117,9 +117,13 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     onExecute({ args, setResultAndStopExecution }) {
       const operation = findOperation(args.document, args.operationName ?? undefined);
       if (!operation) return;
+      // Costed with the variables as execution will see them: a raw `5` for `[ID!]!` is `["5"]` there.
+      const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
+      // Execution refuses such variables, each error with a code, before any resolver runs.
+      if (variables.errors) return;
       let cost: Cost;
       try {
-        cost = costs.ofOperation(args.document, operation, args.variableValues ?? {});
+        cost = costs.ofOperation(args.document, operation, variables.coerced);
       } catch (error) {
         // A field's cost function refusing its arguments (e.g. too many ids).
         if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [error] });
