@@ -99,6 +99,10 @@ export function expectNothingLogged(logged: unknown[]): void {
   throw new Error(`the gateway logged ${logged.length} error(s), the first: ${first instanceof Error ? first.stack : String(first)}`);
 }
 
+/** `arbitrary`'s value once in `oneIn` cases, null otherwise (`fc.option`'s `freq` is the other way round). */
+export const sometimes = <T>(arbitrary: fc.Arbitrary<T>, oneIn: number): fc.Arbitrary<T | null> =>
+  fc.oneof({ weight: oneIn - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary });
+
 /** Text that a database, a JSON parser or a terminal may choke on, mixed into ordinary text. */
 export const hostileChar = fc.oneof(
   { weight: 6, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
