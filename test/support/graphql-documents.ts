@@ -55,7 +55,7 @@ const name = fc.stringMatching(/^[a-z][A-Za-z0-9_]{0,8}$/);
  * cannot be written in a GraphQL string (it is a syntax error), so it goes as U+FFFD; variables
  * carry it as it is.
  */
-export function literal(value: unknown): string {
+function literal(value: unknown): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string') return JSON.stringify(value.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
