@@ -5,6 +5,7 @@ import { createDb } from './db/create-db.js';
 import { migrate } from './db/migrate.js';
 import { describeOpenFailure } from './db/open-failure.js';
 import { createDemoKey } from './demo.js';
+import { answerClientError } from './http/client-error.js';
 
 /** `npm start`: migrate, then serve. `npm run migrate`: migrate only. */
 async function main(command = 'serve'): Promise<void> {
@@ -18,6 +19,7 @@ async function main(command = 'serve'): Promise<void> {
   const demoKey = db.embedded ? await createDemoKey(db) : undefined;
   const app = createApp(config, { db });
   const server = createServer(app.listener);
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = 5000;
   // A request, body included, must arrive within this; a body refused as too large is read and dropped until then.
   server.requestTimeout = 30_000;

@@ -19,11 +19,13 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
+  type ASTVisitor,
+  type ValidationContext,
   type SelectionSetNode,
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
 } from 'graphql';
-import { getArgumentValues } from 'graphql/execution/values.js';
+import { getArgumentValues, getVariableValues } from 'graphql/execution/values.js';
 import { LRUCache } from 'lru-cache';
 
 /** What a document may ask for; every limit is checked before the document is validated or run. */
@@ -102,9 +104,10 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     onParse({ setParseFn }) {
       setParseFn((source) => parseDocument(typeof source === 'string' ? source : source.body));
     },
-    onValidate({ params, setResult }) {
+    onValidate({ params, setResult, addValidationRule }) {
       const known = validations.get(params.documentAST);
       if (known) return setResult(known);
+      addValidationRule(knownOperationTypes);
       return ({ result, setResult: replace }) => {
         const coded = result.map((error) => withValidationCode(error as GraphQLError));
         validations.set(params.documentAST, coded);
@@ -114,9 +117,13 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     onExecute({ args, setResultAndStopExecution }) {
       const operation = findOperation(args.document, args.operationName ?? undefined);
       if (!operation) return;
+      // Costed with the variables as execution will see them: a raw `5` for `[ID!]!` is `["5"]` there.
+      const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
+      // Execution refuses such variables, each error with a code, before any resolver runs.
+      if (variables.errors) return;
       let cost: Cost;
       try {
-        cost = costs.ofOperation(args.document, operation, args.variableValues ?? {});
+        cost = costs.ofOperation(args.document, operation, variables.coerced);
       } catch (error) {
         // A field's cost function refusing its arguments (e.g. too many ids).
         if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [error] });
@@ -144,6 +151,21 @@ function parseRefusal(error: unknown, limits: AdmissionLimits): GraphQLError {
     positions: located?.positions,
     extensions: { code: 'GRAPHQL_PARSE_FAILED', suggestion: 'Fix the syntax at the position shown; GraphiQL at /graphql checks it as you type.', http: { status: 400 } },
   });
+}
+
+/**
+ * An operation of a type the schema does not have (this one has no subscriptions) is refused in
+ * validation, as graphql-js 17 does (`KnownOperationTypesRule`); graphql-js 16 leaves it to
+ * execution, where graphql-jit throws an error without a code.
+ */
+function knownOperationTypes(context: ValidationContext): ASTVisitor {
+  return {
+    OperationDefinition(node) {
+      if (!context.getSchema().getRootType(node.operation)) {
+        context.reportError(new GraphQLError(`this schema has no ${node.operation} operations`, { nodes: node }));
+      }
+    },
+  };
 }
 
 function withValidationCode(error: GraphQLError): GraphQLError {

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { getOperationAST, GraphQLError, type ExecutionResult } from 'graphql';
 import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
+import { AppError } from '../errors.js';
 import { answer, answerStream, type Exchange, type PipelineParts } from './pipeline.js';
 
 interface Params {
@@ -89,6 +90,7 @@ function plainParams(body: Buffer): Params | undefined {
 
 /** Yoga answers: the request as it came, its body already read; the answer goes out through `answer`. */
 async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, body: Buffer): Promise<void> {
+  checkTransport(exchange, body);
   // A fixed origin: the path is all Yoga routes on, and a Host header is the client's to garble.
   const url = `http://gateway${exchange.path}${exchange.search}`;
   const headers = Object.entries(exchange.req.headers).flatMap(([name, value]): [string, string][] => (typeof value === 'string' ? [[name, value]] : []));
@@ -97,8 +99,47 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
   const response = await yoga.fetch(url, init, { exchange });
   const type = response.headers.get('content-type') ?? '';
   if (/text\/event-stream|multipart\/mixed/i.test(type) && response.body) {
-    return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.fromWeb(response.body as never));
+    // Yoga's body is @whatwg-node's ponyfilled stream, which `Readable.fromWeb` refuses; both kinds are async iterables.
+    return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.from(response.body as unknown as AsyncIterable<Uint8Array>));
   }
-  answer(parts, exchange, response.status, Object.fromEntries(response.headers), Buffer.from(await response.arrayBuffer()));
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const refusal = bytes.length === 0 ? emptyRefusals[response.status] : undefined;
+  if (refusal) throw refusal();
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), bytes);
 }
 
+/**
+ * What Yoga's own request parsers would fail on with an unexpected error, refused here as the
+ * client's mistake: `variables` or `extensions` that are not JSON in a GET's query string or a
+ * form body (parsed with a bare `JSON.parse`), and multipart bodies (file uploads, which no field
+ * of this schema takes; Yoga's parser raises errors without a code).
+ */
+function checkTransport(exchange: Exchange, body: Buffer): void {
+  const type = exchange.header('content-type') ?? '';
+  if (exchange.method === 'POST' && /^multipart\/form-data/i.test(type)) throw unsupportedMediaType();
+  if (exchange.method === 'GET' || exchange.method === 'HEAD') checkJsonParameters(new URLSearchParams(exchange.search), 'query string');
+  if (exchange.method === 'POST' && /^application\/x-www-form-urlencoded/i.test(type)) checkJsonParameters(new URLSearchParams(body.toString('utf8')), 'form body');
+}
+
+function checkJsonParameters(params: URLSearchParams, where: string): void {
+  for (const name of ['variables', 'extensions']) {
+    const value = params.get(name);
+    if (!value) continue;
+    try {
+      JSON.parse(value);
+    } catch {
+      throw new AppError('BAD_REQUEST', `${name} in the ${where} is not valid JSON`, `Pass ${name} as a JSON object, percent-encoded, e.g. ${name}=%7B%7D.`);
+    }
+  }
+}
+
+const unsupportedMediaType = () =>
+  new AppError('UNSUPPORTED_MEDIA_TYPE', 'a GraphQL request body must be application/json, application/graphql or application/x-www-form-urlencoded',
+    'Send Content-Type: application/json with {"query": "…", "variables": {…}}, or use GET with ?query=….');
+
+/** Yoga refuses a media type it cannot answer in (406) or read (415) with no body; ours say what to send. */
+const emptyRefusals: Record<number, () => AppError> = {
+  406: () => new AppError('NOT_ACCEPTABLE', 'no media type in the Accept header can be answered',
+    'Accept application/json or application/graphql-response+json (text/event-stream or multipart/mixed for a stream), or send no Accept header.'),
+  415: unsupportedMediaType,
+};

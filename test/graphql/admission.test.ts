@@ -122,4 +122,32 @@ describe('GraphQL admission, before any work', () => {
     const unknownType = await ask('{ node(id: "Rm9vOjE=") { id } }', {}, asKey(reader));
     expect(unknownType.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
   });
+
+  it('refuses a subscription in validation, since the schema has none, logging nothing', async () => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await ask('subscription { __typename }');
+    expect(answer.errors).toEqual([expect.objectContaining({
+      message: 'this schema has no subscription operations',
+      extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
+    })]);
+    expect(logged).toEqual([]);
+  });
+
+  it('costs a document with its variables as execution coerces them: a lone id for [ID!]! is a list', async () => {
+    const listings = Array.from({ length: 25 }, (_, i) => `a${i}: apiKeys(first: 200) { edges { node { keyId name principal { name metadata } } } }`);
+    const query = `query ($ids: [ID!]!) { nodes(ids: $ids) { id } ${listings.join(' ')} }`;
+    const id = Buffer.from('ApiKey:3c90c3cc-0d44-4b50-8888-8dd25736052a').toString('base64');
+    expect(refusal(await ask(query, { ids: id }, asService)).code).toBe('QUERY_TOO_COMPLEX');
+    expect(refusal(await ask(query, { ids: 5 }, asService)).code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  it('answers a required variable that is not given with BAD_USER_INPUT, logging nothing', async () => {
+    const logged: unknown[] = [];
+    app.log = (error) => logged.push(error);
+    const answer = await ask('query ($ids: [ID!]!) { nodes(ids: $ids) { id } }', {}, asKey(reader));
+    expect(refusal(answer)).toEqual({ code: 'BAD_USER_INPUT', message: 'Variable "$ids" of required type "[ID!]!" was not provided.' });
+    expect(answer.status).toBeLessThan(500);
+    expect(logged).toEqual([]);
+  });
 });

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { answerClientError } from '../../src/http/client-error.js';
 import { createTestDb, type TestDb } from './database.js';
 
 export const SERVICE_KEY = 'test-service-key-0123456789';
@@ -69,6 +70,7 @@ export type ListeningApp = App & { base: string };
 /** `app` behind a real HTTP server on a free port, with the listener `npm start` serves; `close` closes both. */
 export async function listening(app: App): Promise<ListeningApp> {
   const server = createServer(app.listener);
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const closeApp = app.close.bind(app);
   return Object.assign(app, {
