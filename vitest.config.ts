@@ -5,6 +5,8 @@ export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts'],
+    // Collects the gateway's log lines of the run and, at its end, checks them for secrets.
+    globalSetup: ['test/support/log-check.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

@@ -57,7 +57,9 @@ export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerConte
 }
 
 async function answerResult(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, result: ExecutionResult): Promise<void> {
-  const response = processRegularResult(result, yoga.fetchAPI, 'application/json');
+  const errors = result.errors?.map((error) => withRequestId(error, exchange.record.id));
+  if (errors) parts.telemetry.graphqlErrors(errors);
+  const response = processRegularResult({ ...result, errors }, yoga.fetchAPI, 'application/json');
   answer(parts, exchange, response.status, Object.fromEntries(response.headers), await response.text());
 }
 
@@ -99,6 +101,33 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
   if (/text\/event-stream|multipart\/mixed/i.test(type) && response.body) {
     return answerStream(parts, exchange, response.status, Object.fromEntries(response.headers), Readable.fromWeb(response.body as never));
   }
-  answer(parts, exchange, response.status, Object.fromEntries(response.headers), Buffer.from(await response.arrayBuffer()));
+  const text = await response.text();
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), /json/i.test(type) && text.includes('"errors"') ? stamped(parts, exchange, text) : text);
+}
+
+/** An error as the caller sees it, with the request id to quote in a support ticket. */
+function withRequestId(error: GraphQLError, requestId: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, requestId },
+  });
+}
+
+/** A JSON answer of Yoga's with the request id in each of its errors' extensions. */
+function stamped(parts: PipelineParts, exchange: Exchange, text: string): string {
+  let value: { errors?: { extensions?: Record<string, unknown> }[] };
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (!Array.isArray(value?.errors)) return text;
+  for (const error of value.errors) error.extensions = { ...error.extensions, requestId: exchange.record.id };
+  parts.telemetry.graphqlErrors(value.errors);
+  return JSON.stringify(value);
 }
 

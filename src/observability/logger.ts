@@ -1,0 +1,33 @@
+import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { TelemetryConfig } from '../config.js';
+
+export type { Logger } from 'pino';
+
+/**
+ * Where a secret could sit in anything logged: none of the gateway's own lines carry these, and
+ * redaction keeps an error or a future field from writing one out.
+ */
+export const REDACTED_PATHS = [
+  'headers["x-api-key"]', 'headers["x-assistant-service-key"]', 'headers.authorization', 'headers.cookie',
+  '*.headers["x-api-key"]', '*.headers["x-assistant-service-key"]', '*.headers.authorization', '*.headers.cookie',
+  'rawKey', '*.rawKey', 'serviceKey', '*.serviceKey', 'metadata', '*.metadata',
+  'cursor', '*.cursor', 'after', '*.after', 'before', '*.before', 'body', '*.body', 'variables', '*.variables',
+];
+
+/**
+ * The gateway's logger: JSON lines on stdout through pino's asynchronous destination (a busy
+ * gateway never waits on a write), or pino-pretty's readable lines for a terminal. `destination`
+ * replaces stdout (tests write to a file).
+ */
+export function createLogger(config: Pick<TelemetryConfig, 'logLevel' | 'logFormat'>, destination?: DestinationStream): Logger {
+  const options = {
+    level: config.logLevel,
+    base: undefined,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+  if (destination) return pino(options, destination);
+  const readable = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY);
+  if (readable) return pino(options, pretty({ destination: 1, sync: true, ignore: 'pid,hostname' }));
+  return pino(options, pino.destination({ dest: 1, sync: false }));
+}
