@@ -19,6 +19,10 @@ export default function setup(project: TestProject) {
   return () => {
     try {
       checkLogs(dir, project.config.watch);
+    } catch (error) {
+      // Vitest reports an error thrown here but still exits 0: the exit code must say it too.
+      process.exitCode = 1;
+      throw error;
     } finally {
       if (!process.env.KEEP_TEST_LOGS) rmSync(dir, { recursive: true, force: true });
     }
