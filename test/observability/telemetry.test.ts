@@ -11,7 +11,7 @@ import { createMetricsServer, GatewayMetrics, MAX_OPERATION_NAMES } from '../../
 import { Telemetry } from '../../src/observability/telemetry.js';
 import { createTracing } from '../../src/observability/tracing.js';
 import { asKey, asService, listening, SERVICE_KEY, type ListeningApp } from '../support/app.js';
-import { createTestDb, type TestDb } from '../support/database.js';
+import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertManyKeys, insertPrincipal } from '../support/fixtures.js';
 
 /** Log lines as pino wrote them, parsed. */
@@ -156,6 +156,17 @@ describe('telemetry', () => {
     expect(text).toMatch(/gateway_auth_cache_total\{result="(hit|miss)"\} [1-9]/);
     expect(text).toMatch(/gateway_sql_statement_duration_seconds_count [1-9]/);
     expect(text).toContain('process_cpu_seconds_total');
+    if (onPostgres) expect(text).toMatch(/gateway_db_pool_connections\{state="total"\} [1-9]/);
+    else expect(text).not.toMatch(/gateway_db_pool_connections\{/);
+  });
+
+  it('reads its settings from the environment, naming a bad one', () => {
+    expect(loadConfig({}).telemetry).toEqual({ logLevel: 'info', logFormat: 'auto', metricsPort: undefined, metricsHost: '127.0.0.1', tracing: false, serviceName: 'keys-gateway' });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }).telemetry)
+      .toMatchObject({ metricsPort: 9464, metricsHost: '0.0.0.0', tracing: true });
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow('LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"');
+    expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(/^LOG_FORMAT must be one of json, pretty, auto/);
+    expect(() => loadConfig({ METRICS_PORT: 'x' })).toThrow(/^METRICS_PORT must be an integer/);
   });
 
   it('serves GET /metrics on a listener of its own, and nothing else there', async () => {
