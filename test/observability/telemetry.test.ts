@@ -130,9 +130,13 @@ describe('telemetry', () => {
 
   it('redacts secrets that reach a log line in a field of their own', () => {
     const { lines, logger } = memoryLog();
-    logger.info({ headers: { 'x-api-key': reader.rawKey, 'x-assistant-service-key': SERVICE_KEY }, rawKey: reader.rawKey, input: { metadata: { secret: 1 }, cursor: 'abc' } }, 'x');
-    expect(JSON.stringify(lines)).not.toMatch(new RegExp(`${reader.rawKey}|${SERVICE_KEY}|secret|abc`));
-    expect(REDACTED_PATHS).toContain('*.metadata');
+    logger.info({
+      headers: { 'x-api-key': reader.rawKey, 'x-assistant-service-key': SERVICE_KEY }, rawKey: reader.rawKey,
+      input: { metadata: { secret: 1 } }, cursor: 'abc', params: { variables: { after: 'def' } },
+    }, 'x');
+    expect(JSON.stringify(lines)).not.toMatch(new RegExp(`${reader.rawKey}|${SERVICE_KEY}|secret|abc|def`));
+    expect(lines[0]).toMatchObject({ rawKey: '[redacted]', input: { metadata: '[redacted]' }, headers: { 'x-api-key': '[redacted]' } });
+    expect(REDACTED_PATHS).toContain('metadata');
   });
 
   it('counts requests by route template, operations by name (bounded) and refusals by reason', async () => {
