@@ -139,7 +139,9 @@ export function answerStream(parts: PipelineParts, exchange: Exchange, status: n
   const { res } = exchange;
   const { 'content-length': _length, ...rest } = headers;
   res.writeHead(status, withCommonHeaders(parts, exchange, rest));
-  res.once('close', () => parts.telemetry.end(exchange.record, exchange.method, status, res.socket?.bytesWritten ?? 0));
+  let bytes = 0;
+  body.on('data', (chunk: Buffer | string) => (bytes += Buffer.byteLength(chunk)));
+  res.once('close', () => parts.telemetry.end(exchange.record, exchange.method, status, bytes));
   body.on('error', (error) => fail(parts, exchange, error)).pipe(res);
 }
 
