@@ -33,29 +33,12 @@ async function main(command = 'serve'): Promise<void> {
   const metricsUrl = metricsServer && `${urlOf(metricsServer, config.telemetry.metricsHost)}/metrics`;
   logger.info({ url: base, metrics: metricsUrl, database: db.embedded ? 'pglite' : 'postgresql', tracing: config.telemetry.tracing }, 'listening');
 
-  // The banner is for the operator's terminal, on stderr: plain text, never a log line (it shows the demo key once).
-  const banner = [
-    `keys gateway on ${db.embedded ? `embedded PGlite (${config.pgliteDir})` : 'PostgreSQL'}`,
-    `  GraphQL + GraphiQL  ${base}/graphql`,
-    `  REST                ${base}/api/v1/api-keys`,
-    `  health              ${base}/healthz  ${base}/readyz`,
-    ...(metricsUrl ? [`  metrics             ${metricsUrl}`] : []),
-  ];
-  if (demoKey) {
-    banner.push(
-      '\nA demo principal and key were created. The raw key is shown this once:',
-      `  ${demoKey}`,
-      `Try it:\n  curl -H 'X-API-Key: ${demoKey}' '${base}/api/v1/api-keys?limit=5'`,
-      `In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`,
-    );
-  }
-  process.stderr.write(`${banner.join('\n')}\n`);
-
   /**
    * On SIGTERM `/readyz` answers 503 at once while requests are still served for
    * SHUTDOWN_DELAY_MS, the time a load balancer takes to see it; SIGINT (Ctrl-C) skips the wait.
    * Then stop accepting, finish the requests in flight, flush `last_used_at`, exit 0. Under npm
    * the signal may come twice (to the group, then passed on by npm): only the first counts.
+   * Installed before the banner, which is what tells a supervisor (or a test) the gateway is up.
    */
   const stop = (signal: NodeJS.Signals) => {
     if (app.draining) return;
@@ -84,6 +67,24 @@ async function main(command = 'serve'): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  // The banner is for the operator's terminal, on stderr: plain text, never a log line (it shows the demo key once).
+  const banner = [
+    `keys gateway on ${db.embedded ? `embedded PGlite (${config.pgliteDir})` : 'PostgreSQL'}`,
+    `  GraphQL + GraphiQL  ${base}/graphql`,
+    `  REST                ${base}/api/v1/api-keys`,
+    `  health              ${base}/healthz  ${base}/readyz`,
+    ...(metricsUrl ? [`  metrics             ${metricsUrl}`] : []),
+  ];
+  if (demoKey) {
+    banner.push(
+      '\nA demo principal and key were created. The raw key is shown this once:',
+      `  ${demoKey}`,
+      `Try it:\n  curl -H 'X-API-Key: ${demoKey}' '${base}/api/v1/api-keys?limit=5'`,
+      `In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`,
+    );
+  }
+  process.stderr.write(`${banner.join('\n')}\n`);
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
