@@ -7,7 +7,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Migrates one template per run; each test database starts as a copy of it.
-    globalSetup: ['test/support/template.ts'],
+    // and collects the gateway's log lines of the run and, at its end, checks them for secrets.
+    globalSetup: ['test/support/template.ts', 'test/support/log-check.ts'],
     // Two files at a time even on two cores (vitest's default there is one): many tests wait on
     // child processes, sockets and timers, and the other file uses that time. Three were slower.
     pool: 'threads',

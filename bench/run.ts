@@ -114,6 +114,8 @@ async function main(): Promise<void> {
     DATABASE_URL: databaseUrl,
     ASSISTANT_SERVICE_KEY: randomBytes(24).toString('base64url'),
     RATE_LIMIT_PER_MINUTE: GATEWAY_RATE_LIMIT,
+    // As in production: an access line per request (LOG_LEVEL defaults to info) and metrics on.
+    METRICS_PORT: '0',
   };
   const gateway = await startGateway('gateway', ROOT, env);
   const memory = new RssSampler(gateway.child.pid);
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
       'warm-up per scenario (s)': load.warmupSeconds,
       'measurement per scenario (s)': load.seconds,
       'slice (s), scenarios taking turns': load.sliceSeconds,
-      'gateway env': `RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT} (limiter on, never refusing)`,
+      'gateway env': `RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT} (limiter on, never refusing), METRICS_PORT=0 (metrics on), LOG_LEVEL=info`,
     },
     machine: machine(postgres, loadBefore),
     gatewayMemory,

@@ -12,7 +12,8 @@ import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
 import type { Database } from './db/database.js';
 import { FairShare } from './db/fair-share.js';
-import { AppError, draining, graphqlExtensions, toAppError, unavailable } from './errors.js';
+import { pendingMigrations } from './db/migrate.js';
+import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
@@ -21,7 +22,11 @@ import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
 import { RequestLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/rest.js';
+import type { RequestRecord } from './observability/request-record.js';
+import { Telemetry } from './observability/telemetry.js';
+import { useObservation } from './observability/use-observation.js';
 import { principalRoutes } from './principals/principal.rest.js';
+import type { Viewer } from './auth/viewer.js';
 
 export interface App {
   /** The HTTP server's handler: the one request pipeline. */
@@ -31,8 +36,10 @@ export interface App {
   authenticator: Authenticator;
   /** Batched `last_used_at` writes. */
   lastUsed: LastUsedRecorder;
-  /** Where unexpected errors go (never secrets: errors carry no keys). */
-  log: (error: unknown) => void;
+  /** Where unexpected errors go, with the request they arose in (never secrets: errors carry no keys). */
+  log: (error: unknown, record?: RequestRecord) => void;
+  /** The logger, the metrics (when METRICS_PORT is set) and the tracer (when OTLP is configured). */
+  telemetry: Telemetry;
   /** True once the process is stopping: `/readyz` answers 503 and answers close their connections. */
   readonly draining: boolean;
   startDraining(): void;
@@ -54,15 +61,41 @@ query FirstPage {
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
 
+export interface AppOptions extends DbOptions {
+  db?: Db;
+  log?: (error: unknown, record?: RequestRecord) => void;
+  /**
+   * Replaces the telemetry built from `config.telemetry` (tests give a logger to a file, an
+   * in-memory tracer); whoever gives it closes it.
+   */
+  telemetry?: Telemetry;
+}
+
 /** Builds the gateway with no side effects beyond opening the database; `main.ts` listens. */
-export function createApp(config: Config, options: DbOptions & { db?: Db; log?: (error: unknown) => void } = {}): App {
+export function createApp(config: Config, options: AppOptions = {}): App {
   const db = options.db ?? createDb(config, { poolSize: config.poolSize, ...options });
-  const log = (error: unknown) => app.log(error);
-  const lastUsed = new LastUsedRecorder(db.kysely, config.lastUsedFlushMs, log);
-  const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId));
+  const telemetry = options.telemetry ?? Telemetry.fromConfig(config.telemetry);
+  const { metrics } = telemetry;
+  metrics?.watchPool(() => db.pool());
+  if (metrics) db.onQuery((event) => metrics.sqlDuration.observe(event.queryDurationMillis / 1000));
+  const log = (error: unknown, record?: RequestRecord) => app.log(error, record);
+  const lastUsed = new LastUsedRecorder(db.kysely, config.lastUsedFlushMs, log, metrics && ((keys, ms, failed) => {
+    metrics.lastUsedFlushes.inc({ result: failed ? 'error' : 'ok' });
+    metrics.lastUsedKeys.inc(keys);
+    metrics.lastUsedDuration.observe(ms / 1000);
+  }));
+  const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId),
+    metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
-  // Each caller's statements take turns within its share of the pool (see `Gate`).
-  const share = new FairShare<Kysely<Database>>(config.callerShare, (gate) => db.through(gate));
+  // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
+  // view reports its statements to the request's record.
+  const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
+  /** The viewer for a request's headers, noted in its record for the access line. */
+  const authenticate = async (exchange: Exchange, headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> => {
+    const viewer = await authenticator.authenticate(headers);
+    exchange.record.viewer = viewer;
+    return viewer;
+  };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
@@ -78,9 +111,11 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
-      createContext(share.for(exchange.caller), () => authenticator.authenticate(request.headers), (keyId) => authenticator.forget(keyId), config),
+      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), (keyId) => authenticator.forget(keyId), config),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
+      // First: its spans and timings cover the other plugins' work.
+      useObservation(telemetry),
       // Before graphql-jit: a refused document is never compiled.
       useAdmission(schema, config.admission),
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
@@ -92,24 +127,47 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
   const parts: PipelineParts = {
     cors: config.cors,
     maxBodyBytes: config.maxBodyBytes,
-    limit: (caller) => limiter.take(caller),
+    limit: (caller) => {
+      try {
+        limiter.take(caller);
+      } catch (error) {
+        metrics?.rateLimited.inc();
+        throw error;
+      }
+    },
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
-      const { route, params } = router.match(exchange.method, exchange.path);
-      const viewer = await authenticator.authenticate({ get: exchange.header });
+      const { template, route, params } = router.match(exchange.method, exchange.path);
+      exchange.record.route = template;
+      const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, db: share.for(exchange.caller), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      return route({ viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
+    telemetry,
   };
   const graphql = createGraphqlHandler(yoga as never, parts);
 
-  /** 200 while the database answers and the process is not stopping; 503 saying which otherwise. */
+  let migrated = false;
+  /**
+   * 200 while the database answers, its schema is current and the process is not stopping; 503
+   * naming which otherwise. Once the schema was found current it is not checked again.
+   */
   async function readiness(): Promise<RestAnswer> {
     if (stopping) return errorAnswer(draining(), log);
-    return sql`select 1`.execute(db.kysely).then(() => envelope({ status: 'ready' }), () => errorAnswer(unavailable(), log));
+    try {
+      await sql`select 1`.execute(db.kysely);
+      if (!migrated) {
+        const pending = await pendingMigrations(db);
+        if (pending.length) return errorAnswer(migrationsPending(pending), log);
+        migrated = true;
+      }
+    } catch {
+      return errorAnswer(unavailable(), log);
+    }
+    return envelope({ status: 'ready' });
   }
 
   const app: App = {
@@ -118,7 +176,8 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     db,
     authenticator,
     lastUsed,
-    log: options.log ?? ((error: unknown) => console.error(error)),
+    log: options.log ?? ((error: unknown, record?: RequestRecord) => telemetry.error(error, record)),
+    telemetry,
     get draining() {
       return stopping;
     },
@@ -128,6 +187,7 @@ export function createApp(config: Config, options: DbOptions & { db?: Db; log?: 
     close: async () => {
       await lastUsed.close();
       await db.close();
+      if (!options.telemetry) await telemetry.close();
     },
   };
   return app;

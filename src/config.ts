@@ -29,7 +29,24 @@ export interface Config {
   readonly shutdownDelayMs: number;
   /** Keys one principal may hold that are neither revoked nor expired. */
   readonly maxActiveKeysPerPrincipal: number;
+  readonly telemetry: TelemetryConfig;
 }
+
+export interface TelemetryConfig {
+  /** pino's level: the access line is `info`. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** JSON lines, or pino-pretty's readable lines; `auto` is pretty when stdout is a terminal. */
+  readonly logFormat: 'json' | 'pretty' | 'auto';
+  /** Where `GET /metrics` listens; undefined: no metrics listener. */
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string;
+  /** Whether spans are exported (OTEL_EXPORTER_OTLP_ENDPOINT is set); the exporter reads the other OTEL_* itself. */
+  readonly tracing: boolean;
+  readonly serviceName: string;
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const logFormats = ['json', 'pretty', 'auto'] as const;
 
 export class ConfigError extends Error {}
 
@@ -71,6 +88,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
     maxActiveKeysPerPrincipal: integer(env, 'MAX_ACTIVE_KEYS_PER_PRINCIPAL', 1000, 1, 1_000_000),
+    telemetry: Object.freeze({
+      logLevel: oneOf(env, 'LOG_LEVEL', logLevels, 'info'),
+      logFormat: oneOf(env, 'LOG_FORMAT', logFormats, 'auto'),
+      metricsPort: env.METRICS_PORT ? integer(env, 'METRICS_PORT', 0, 0, 65535) : undefined,
+      metricsHost: env.METRICS_HOST || '127.0.0.1',
+      tracing: Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+      serviceName: env.OTEL_SERVICE_NAME || 'keys-gateway',
+    }),
   });
 }
 
@@ -82,6 +107,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  return raw as T;
 }
 
 /** `*` (the default) or a comma-separated list of exact origins such as `https://console.example.com`. */

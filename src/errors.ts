@@ -59,6 +59,10 @@ export const notFound = (what: string) =>
 export const unavailable = () =>
   new AppError('UNAVAILABLE', 'the database is unreachable', 'Retry after a few seconds.', 2);
 
+/** `/readyz` while the schema lags behind this build. */
+export const migrationsPending = (names: readonly string[]) =>
+  new AppError('UNAVAILABLE', `migrations are pending: ${names.join(', ')}`, 'Run `npm run migrate` (or restart with `npm start`, which migrates first).', 5);
+
 /** `/readyz` once the process is stopping, so that a load balancer sends no more traffic. */
 export const draining = () =>
   new AppError('UNAVAILABLE', 'the gateway is draining: this instance is shutting down', 'Send requests to another instance of the gateway.');

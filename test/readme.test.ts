@@ -57,7 +57,8 @@ describe('the README', () => {
     try {
       const [code] = await once(shell, 'exit');
       expect(code).toBe(0);
-      const answers = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+      // The gateway's own log lines share the shell's stdout: the answers are the lines without a log level.
+      const answers = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).filter((line) => !('level' in line));
       expect(answers).toHaveLength(2);
       expect(answers[0]).toMatchObject({ success: true, suggestion: '', message: '', meta: { total: 1, offset: null, limit: null, has_more: false } });
       expect(answers[0].result).toHaveLength(1);

@@ -16,6 +16,8 @@ export class LastUsedRecorder {
     private readonly db: Kysely<Database>,
     intervalMs: number,
     private readonly log: (error: unknown) => void,
+    /** Told of each flush that wrote something: how many keys, how long it took, whether it failed. */
+    private readonly onFlush: (keys: number, ms: number, failed: boolean) => void = () => {},
   ) {
     this.timer = setInterval(() => void this.flush().catch(log), intervalMs);
     this.timer.unref();
@@ -41,9 +43,12 @@ export class LastUsedRecorder {
       if (this.pending.size === 0) return;
       const batch = this.pending;
       this.pending = new Map();
+      const started = performance.now();
       try {
         await writeLastUsed(this.db, [...batch.keys()], [...batch.values()].map((at) => new Date(at).toISOString()));
+        this.onFlush(batch.size, performance.now() - started, false);
       } catch (error) {
+        this.onFlush(0, performance.now() - started, true);
         for (const [keyId, at] of batch) this.record(keyId, at);
         throw error;
       }

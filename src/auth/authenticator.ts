@@ -50,6 +50,8 @@ export class Authenticator {
     serviceKey: string | undefined,
     private readonly cacheMs: number,
     private readonly recordUse: (keyId: string) => void = () => {},
+    /** Told whether each key lookup was answered from the cache (for the metrics). */
+    private readonly countLookup: (hit: boolean) => void = () => {},
   ) {
     this.serviceDigest = serviceKey === undefined ? undefined : sha256(serviceKey);
   }
@@ -111,7 +113,11 @@ export class Authenticator {
     const id = hash.toString('base64');
     const now = Date.now();
     const cached = this.cache.get(id);
-    if (cached && now - cached.checkedAt < this.cacheMs) return cached.credential;
+    if (cached && now - cached.checkedAt < this.cacheMs) {
+      this.countLookup(true);
+      return cached.credential;
+    }
+    this.countLookup(false);
     const credential = this.findCredential(hash);
     if (this.cacheMs > 0) {
       if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);

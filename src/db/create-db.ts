@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, PGliteDialect, PostgresDialect, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, type CompiledQuery, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import type { Database } from './database.js';
@@ -16,7 +16,7 @@ const QUERY_TIMEOUT_MS = 4000;
 const identity = (value: string) => value;
 
 export interface DbOptions {
-  /** Called for every statement; tests count statements with it. */
+  /** Called for every statement; tests count statements with it (see also `Db.onQuery`). */
   onQuery?: (event: LogEvent) => void;
   /** Pool size for PostgreSQL. */
   poolSize?: number;
@@ -29,11 +29,31 @@ export interface DbOptions {
   loadDataDir?: Blob;
 }
 
+/** Told of each statement run through one view of the database (one request's). */
+export interface StatementObserver {
+  /** Called as `sql` starts; the function returned is called as it ends. */
+  statement(sql: string): (error?: unknown) => void;
+}
+
+/** The pool's connections right now (PostgreSQL only). */
+export interface PoolStats {
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+}
+
 export interface Db {
   readonly kysely: Kysely<Database>;
   readonly embedded: boolean;
-  /** The same database, each statement (or transaction) of which waits for a turn at `gate`. */
-  through(gate: Gate): Kysely<Database>;
+  /**
+   * The same database, each statement (or transaction) of which waits for a turn at `gate`;
+   * with an `observer`, each statement is reported to it.
+   */
+  through(gate: Gate, observer?: StatementObserver): Kysely<Database>;
+  /** Calls `listener` for every statement on this database, after the `onQuery` given at creation. */
+  onQuery(listener: (event: LogEvent) => void): void;
+  /** Undefined for embedded PGlite, which has one connection and no pool. */
+  pool(): PoolStats | undefined;
   close(): Promise<void>;
 }
 
@@ -42,7 +62,11 @@ export interface Db {
  * Both sessions run in UTC and hand `timestamptz` back as text (see `PgTimestamp`).
  */
 export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, options: DbOptions = {}): Db {
-  const log = options.onQuery && ((event: LogEvent) => options.onQuery!(event));
+  const listeners: ((event: LogEvent) => void)[] = options.onQuery ? [options.onQuery] : [];
+  const log = (event: LogEvent) => {
+    for (const listener of listeners) listener(event);
+  };
+  const onQuery = (listener: (event: LogEvent) => void) => void listeners.push(listener);
   if (config.databaseUrl) {
     const timeouts = options.timeouts ?? true;
     const pool = new pg.Pool({
@@ -69,7 +93,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     });
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
-    return { kysely, embedded: false, through: gated(kysely, postgres), close: () => kysely.destroy() };
+    const stats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
+    return { kysely, embedded: false, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
   }
   let release = () => {};
   const embedded = {
@@ -89,7 +114,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     log,
   };
   const kysely = new Kysely<Database>(embedded);
-  return { kysely, embedded: true, through: gated(kysely, embedded), close: () => kysely.destroy().finally(() => release()) };
+  return { kysely, embedded: true, through: gated(kysely, embedded), onQuery, pool: () => undefined, close: () => kysely.destroy().finally(() => release()) };
 }
 
 /**
@@ -98,16 +123,43 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
  * to them is never initialised: a transaction uses it only to send begin, commit and rollback on
  * a connection the shared executor provided.
  */
-function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): (gate: Gate) => Kysely<Database> {
+function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): (gate: Gate, observer?: StatementObserver) => Kysely<Database> {
   const executor = kysely.getExecutor();
   const driver = config.dialect.createDriver();
-  return (gate) => new Kysely<Database>({
+  return (gate, observer) => new Kysely<Database>({
     config,
     dialect: config.dialect,
     driver,
     executor: executor.withConnectionProvider({
-      provideConnection: (consumer, options) => gate.run(() => executor.provideConnection(consumer, options)),
+      provideConnection: observer
+        ? (consumer, options) => gate.run(() => executor.provideConnection((connection) => consumer(observed(connection, observer)), options))
+        : (consumer, options) => gate.run(() => executor.provideConnection(consumer, options)),
     }),
+  });
+}
+
+/**
+ * `connection`, reporting each statement to `observer` (begin and commit of a transaction too).
+ * A proxy, since drivers call private methods of their own connections (PGlite's transactions):
+ * everything else reaches the connection itself.
+ */
+function observed(connection: DatabaseConnection, observer: StatementObserver): DatabaseConnection {
+  const executeQuery = <R>(query: CompiledQuery, options?: Parameters<DatabaseConnection['executeQuery']>[1]) => {
+    const done = observer.statement(query.sql);
+    return connection.executeQuery<R>(query, options).then((result) => {
+      done();
+      return result;
+    }, (error: unknown) => {
+      done(error);
+      throw error;
+    });
+  };
+  return new Proxy(connection, {
+    get(target, property) {
+      if (property === 'executeQuery') return executeQuery;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
   });
 }
 

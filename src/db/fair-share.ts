@@ -61,14 +61,18 @@ export class Gate {
 
 const MAX_GATES = 10_000;
 
-/** One gate per caller, made on first use; idle ones are dropped once there are many. */
-export class FairShare<T> {
+/**
+ * One gate per caller, made on first use; idle ones are dropped once there are many. A view is made
+ * per request when the request brings an observer of its own (its statements are counted and
+ * timed for its access line and trace); without one, the caller's one view is reused.
+ */
+export class FairShare<T, O = never> {
   private readonly lanes = new Map<string, { gate: Gate; view: T }>();
 
-  constructor(private readonly limits: ShareLimits, private readonly viewThrough: (gate: Gate) => T) {}
+  constructor(private readonly limits: ShareLimits, private readonly viewThrough: (gate: Gate, observer?: O) => T) {}
 
-  /** What `caller` uses the database through. */
-  for(caller: string): T {
+  /** What `caller` uses the database through, reporting to `observer` when there is one. */
+  for(caller: string, observer?: O): T {
     let lane = this.lanes.get(caller);
     if (!lane) {
       if (this.lanes.size >= MAX_GATES) this.sweep();
@@ -76,7 +80,7 @@ export class FairShare<T> {
       lane = { gate, view: this.viewThrough(gate) };
       this.lanes.set(caller, lane);
     }
-    return lane.view;
+    return observer === undefined ? lane.view : this.viewThrough(lane.gate, observer);
   }
 
   private sweep(): void {

@@ -33,6 +33,12 @@ export async function migrateToLatest(db: Pick<Db, 'kysely'>): Promise<string[]>
   return results.map((result) => result.migrationName);
 }
 
+/** The migrations not yet applied to `db`, by name: none when the schema is current. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const known = await new Migrator({ db: db.kysely, provider }).getMigrations();
+  return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}
+
 /**
  * Migrates the database `db` was opened on. On PostgreSQL that goes through a connection of its
  * own without the request timeouts: a migration may rewrite every row (the key counters are

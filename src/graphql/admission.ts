@@ -62,8 +62,19 @@ const TREE_FACTOR = 12;
 
 const suggestion = 'Ask for fewer fields, fewer aliases or smaller pages, and page through larger results with cursors.';
 
-function refusal(message: string, code = 'QUERY_TOO_COMPLEX', hint = suggestion): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, suggestion: hint, http: { status: 400 } } });
+/** Why each refusal was made (tokens, depth, cost …), for the metrics; not shown to the caller. */
+const reasons = new WeakMap<GraphQLError, string>();
+
+/** The limit `error` refused a document for, or undefined when it is no admission refusal. */
+export const refusalReason = (error: unknown): string | undefined => (error instanceof GraphQLError ? reasons.get(error) : undefined);
+
+function refused(error: GraphQLError, reason: string): GraphQLError {
+  reasons.set(error, reason);
+  return error;
+}
+
+function refusal(message: string, code: string, hint: string, reason: string): GraphQLError {
+  return refused(new GraphQLError(message, { extensions: { code, suggestion: hint, http: { status: 400 } } }), reason);
 }
 
 /**
@@ -126,15 +137,15 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
         cost = costs.ofOperation(args.document, operation, variables.coerced);
       } catch (error) {
         // A field's cost function refusing its arguments (e.g. too many ids).
-        if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [error] });
+        if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [refused(error, 'arguments')] });
         throw error;
       }
       if (cost.introspection > costs.introspectionBudget) {
         setResultAndStopExecution({
-          errors: [refusal(`introspection in this document costs ${cost.introspection}, over the limit of ${costs.introspectionBudget}`, 'QUERY_TOO_COMPLEX', 'Send the standard introspection query once, without aliases or repeats.')],
+          errors: [refusal(`introspection in this document costs ${cost.introspection}, over the limit of ${costs.introspectionBudget}`, 'QUERY_TOO_COMPLEX', 'Send the standard introspection query once, without aliases or repeats.', 'introspection')],
         });
       } else if (cost.total > limits.cost) {
-        setResultAndStopExecution({ errors: [refusal(`query cost ${cost.total} exceeds the limit of ${limits.cost}`)] });
+        setResultAndStopExecution({ errors: [refusal(`query cost ${cost.total} exceeds the limit of ${limits.cost}`, 'QUERY_TOO_COMPLEX', suggestion, 'cost')] });
       }
     },
   };
@@ -143,7 +154,7 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
 function parseRefusal(error: unknown, limits: AdmissionLimits): GraphQLError {
   const message = error instanceof Error ? error.message : String(error);
   if (/contains more tha[nt] \d+ tokens/i.test(message)) {
-    return refusal(`the document has more than ${limits.tokens} tokens`, 'QUERY_TOO_COMPLEX', 'Send a smaller document: fewer fields, aliases and arguments.');
+    return refusal(`the document has more than ${limits.tokens} tokens`, 'QUERY_TOO_COMPLEX', 'Send a smaller document: fewer fields, aliases and arguments.', 'tokens');
   }
   const located = error instanceof GraphQLError ? error : undefined;
   return new GraphQLError(message, {
@@ -261,16 +272,16 @@ function checkShape(document: DocumentNode, limits: AdmissionLimits): void {
       if (selection.kind !== Kind.FRAGMENT_SPREAD && selection.selectionSet) stack.push(selection.selectionSet);
     }
   }
-  const over = (measure: string, value: number, max: number, hint?: string) => {
-    if (value > max) throw refusal(`the document has ${measure} ${value}, over the limit of ${max}`, 'QUERY_TOO_COMPLEX', hint);
+  const over = (reason: string, measure: string, value: number, max: number, hint = suggestion) => {
+    if (value > max) throw refusal(`the document has ${measure} ${value}, over the limit of ${max}`, 'QUERY_TOO_COMPLEX', hint, reason);
   };
-  over('aliases:', total.aliases, limits.aliases, 'Use fewer aliases: page through one connection with cursors instead of repeating it.');
-  over('directives:', total.directives, limits.directives);
-  over('fields:', total.fields, limits.fields);
+  over('aliases', 'aliases:', total.aliases, limits.aliases, 'Use fewer aliases: page through one connection with cursors instead of repeating it.');
+  over('directives', 'directives:', total.directives, limits.directives);
+  over('fields', 'fields:', total.fields, limits.fields);
   for (const definition of document.definitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
     const depth = depthOf(definition.selectionSet, false);
-    over('a depth of', depth === Infinity ? limits.depth + 1 : depth, limits.depth, 'Nest fields less deeply; fetch deeper objects with node(id:) in a second request.');
+    over('depth', 'a depth of', depth === Infinity ? limits.depth + 1 : depth, limits.depth, 'Nest fields less deeply; fetch deeper objects with node(id:) in a second request.');
   }
 }
 

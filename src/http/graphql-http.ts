@@ -58,7 +58,9 @@ export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerConte
 }
 
 async function answerResult(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, result: ExecutionResult): Promise<void> {
-  const response = processRegularResult(result, yoga.fetchAPI, 'application/json');
+  const errors = result.errors?.map((error) => withRequestId(error, exchange.record.id));
+  if (errors) parts.telemetry.graphqlErrors(errors);
+  const response = processRegularResult({ ...result, errors }, yoga.fetchAPI, 'application/json');
   answer(parts, exchange, response.status, Object.fromEntries(response.headers), await response.text());
 }
 
@@ -105,7 +107,34 @@ async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, p
   const bytes = Buffer.from(await response.arrayBuffer());
   const refusal = bytes.length === 0 ? emptyRefusals[response.status] : undefined;
   if (refusal) throw refusal();
-  answer(parts, exchange, response.status, Object.fromEntries(response.headers), bytes);
+  const text = /json/i.test(type) && bytes.includes('"errors"') ? stamped(parts, exchange, bytes.toString('utf8')) : bytes;
+  answer(parts, exchange, response.status, Object.fromEntries(response.headers), text);
+}
+
+/** An error as the caller sees it, with the request id to quote in a support ticket. */
+function withRequestId(error: GraphQLError, requestId: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, requestId },
+  });
+}
+
+/** A JSON answer of Yoga's with the request id in each of its errors' extensions. */
+function stamped(parts: PipelineParts, exchange: Exchange, text: string): string {
+  let value: { errors?: { extensions?: Record<string, unknown> }[] };
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (!Array.isArray(value?.errors)) return text;
+  for (const error of value.errors) error.extensions = { ...error.extensions, requestId: exchange.record.id };
+  parts.telemetry.graphqlErrors(value.errors);
+  return JSON.stringify(value);
 }
 
 /**

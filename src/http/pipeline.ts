@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
 import { digestOf } from '../auth/digest.js';
 import { AppError, graphqlExtensions, toAppError } from '../errors.js';
+import type { RequestRecord } from '../observability/request-record.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import { readBody } from './body.js';
 import { corsHeaders, preflight, type CorsPolicy } from './cors.js';
 import { errorAnswer, retryHeaders, type RestAnswer } from './envelope.js';
@@ -23,6 +25,8 @@ export interface Exchange {
   readonly caller: string;
   /** A request header, or null (a repeated header counts as absent). */
   header(name: string): string | null;
+  /** Its id, route, caller, operation and statements, for the access line, metrics and trace. */
+  readonly record: RequestRecord;
 }
 
 /** What the pipeline hands to the terminal handlers (REST, GraphQL) and what it needs of the app. */
@@ -37,7 +41,9 @@ export interface PipelineParts {
   rest(exchange: Exchange, body: Buffer): Promise<RestAnswer>;
   /** Writes its answer itself, through `answer`. */
   graphql(exchange: Exchange, body: Buffer): Promise<void>;
-  log(error: unknown): void;
+  /** Logs an unexpected error, with the request it arose in. */
+  log(error: unknown, record?: RequestRecord): void;
+  telemetry: Telemetry;
 }
 
 /**
@@ -51,14 +57,15 @@ export interface PipelineParts {
  * 5. the route: REST under `/api/`, GraphQL at `/graphql`, 404 anywhere else;
  * 6. errors, rendered once as the REST envelope or as GraphQL errors, by the route's surface.
  *
- * Headers every answer carries (no-store, CORS, `Connection: close` while stopping) are set in
- * `answer`, the only place that writes to the socket.
+ * Headers every answer carries (`X-Request-Id`, no-store, CORS, `Connection: close` while
+ * stopping) are set in `answer`, the only place that writes to the socket; its access line,
+ * metrics and span end there too (`Telemetry.end`).
  */
 export function createPipeline(parts: PipelineParts): RequestListener {
   return (req, res) => {
     let exchange: Exchange | undefined;
     try {
-      exchange = begin(req, res);
+      exchange = begin(parts, req, res);
       serve(parts, exchange).catch((error: unknown) => fail(parts, exchange!, error));
     } catch (error) {
       if (exchange) fail(parts, exchange, error);
@@ -69,14 +76,19 @@ export function createPipeline(parts: PipelineParts): RequestListener {
 
 async function serve(parts: PipelineParts, exchange: Exchange): Promise<void> {
   if (exchange.method === 'OPTIONS') return answer(parts, exchange, 204, preflight(parts.cors, exchange.header('origin')), '');
-  if (exchange.path === '/healthz' || exchange.path === '/readyz') return answerRest(parts, exchange, await parts.health(exchange));
+  if (exchange.path === '/healthz' || exchange.path === '/readyz') {
+    exchange.record.route = exchange.path;
+    return answerRest(parts, exchange, await parts.health(exchange));
+  }
+  // REST routes name their template once matched; anything refused before is `other`.
+  if (exchange.surface === 'graphql') exchange.record.route = '/graphql';
   parts.limit(exchange.caller);
   const body = await readBody(exchange.req, parts.maxBodyBytes);
   if (exchange.surface === 'graphql') return parts.graphql(exchange, body);
   return answerRest(parts, exchange, await parts.rest(exchange, body));
 }
 
-function begin(req: IncomingMessage, res: ServerResponse): Exchange {
+function begin(parts: PipelineParts, req: IncomingMessage, res: ServerResponse): Exchange {
   const url = req.url ?? '/';
   const mark = url.indexOf('?');
   const path = mark === -1 ? url : url.slice(0, mark);
@@ -84,15 +96,17 @@ function begin(req: IncomingMessage, res: ServerResponse): Exchange {
     const value = req.headers[name];
     return typeof value === 'string' ? value : null;
   };
+  const method = req.method ?? 'GET';
   return {
     req,
     res,
-    method: req.method ?? 'GET',
+    method,
     path,
     search: mark === -1 ? '' : url.slice(mark),
     surface: path === '/graphql' || path === '/graphql/' ? 'graphql' : 'rest',
     caller: callerOf(header, req.socket.remoteAddress),
     header,
+    record: parts.telemetry.begin(method, header('x-request-id')),
   };
 }
 
@@ -114,8 +128,10 @@ export function answerRest(parts: PipelineParts, exchange: Exchange, rest: RestA
 export function answer(parts: PipelineParts, exchange: Exchange, status: number, headers: Record<string, string>, body: string | Buffer): void {
   const { res } = exchange;
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, withCommonHeaders(parts, exchange, { ...headers, 'content-length': String(Buffer.byteLength(body)) }));
+  const bytes = Buffer.byteLength(body);
+  res.writeHead(status, withCommonHeaders(parts, exchange, { ...headers, 'content-length': String(bytes) }));
   res.end(exchange.method === 'HEAD' ? undefined : body);
+  parts.telemetry.end(exchange.record, exchange.method, status, exchange.method === 'HEAD' ? 0 : bytes);
 }
 
 /** A streamed answer (subscriptions over SSE), with the same headers as any other. */
@@ -123,6 +139,9 @@ export function answerStream(parts: PipelineParts, exchange: Exchange, status: n
   const { res } = exchange;
   const { 'content-length': _length, ...rest } = headers;
   res.writeHead(status, withCommonHeaders(parts, exchange, rest));
+  let bytes = 0;
+  body.on('data', (chunk: Buffer | string) => (bytes += Buffer.byteLength(chunk)));
+  res.once('close', () => parts.telemetry.end(exchange.record, exchange.method, status, bytes));
   body.on('error', (error) => fail(parts, exchange, error)).pipe(res);
 }
 
@@ -132,6 +151,7 @@ function withCommonHeaders(parts: PipelineParts, exchange: Exchange, headers: Re
   Object.assign(all, {
     // Every answer depends on the credentials sent, or holds a raw key: no cache may keep it.
     'cache-control': 'no-store',
+    'x-request-id': exchange.record.id,
     ...corsHeaders(parts.cors, exchange.header('origin')),
   });
   if (parts.draining()) all.connection = 'close';
@@ -141,18 +161,20 @@ function withCommonHeaders(parts: PipelineParts, exchange: Exchange, headers: Re
 /** The one place an error becomes an answer, in the shape of the surface it was asked on. */
 function fail(parts: PipelineParts, exchange: Exchange, error: unknown): void {
   try {
-    if (exchange.surface === 'rest') return answerRest(parts, exchange, errorAnswer(error, parts.log));
-    const app = toAppError(error) ?? logged(parts, error);
-    const body = JSON.stringify({ errors: [{ message: app.message, extensions: graphqlExtensions(app) }] });
+    if (exchange.surface === 'rest') return answerRest(parts, exchange, errorAnswer(error, (bug) => parts.log(bug, exchange.record)));
+    const app = toAppError(error) ?? logged(parts, exchange, error);
+    const extensions = { ...graphqlExtensions(app), requestId: exchange.record.id };
+    parts.telemetry.graphqlErrors([{ extensions }]);
+    const body = JSON.stringify({ errors: [{ message: app.message, extensions }] });
     answer(parts, exchange, app.status, { ...retryHeaders(app), ...app.headers }, body);
   } catch (failure) {
     // Nothing can be answered any more (the socket is gone): the bug is logged, the connection dropped.
-    parts.log(failure);
+    parts.log(failure, exchange.record);
     exchange.res.destroy();
   }
 }
 
-function logged(parts: PipelineParts, error: unknown): AppError {
-  parts.log(error);
+function logged(parts: PipelineParts, exchange: Exchange, error: unknown): AppError {
+  parts.log(error, exchange.record);
   return new AppError('INTERNAL_SERVER_ERROR', 'the gateway failed to answer this request', 'Retry; if it keeps failing, report it with the time of the request.');
 }

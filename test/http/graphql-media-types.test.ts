@@ -17,7 +17,7 @@ describe('GraphQL requests in media types it does not speak', () => {
     expect(answer.status).toBe(406);
     expect(answer.headers.get('cache-control')).toBe('no-store');
     expect(await answer.json()).toEqual({
-      errors: [{ message: 'no media type in the Accept header can be answered', extensions: { code: 'NOT_ACCEPTABLE', suggestion: expect.stringContaining('application/json') } }],
+      errors: [{ message: 'no media type in the Accept header can be answered', extensions: { code: 'NOT_ACCEPTABLE', suggestion: expect.stringContaining('application/json'), requestId: expect.any(String) } }],
     });
   });
 
@@ -31,7 +31,7 @@ describe('GraphQL requests in media types it does not speak', () => {
     const answer = await post({ 'content-type': 'text/plain' });
     expect(answer.status).toBe(415);
     expect(await answer.json()).toEqual({
-      errors: [{ message: expect.stringContaining('application/json'), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE', suggestion: expect.any(String) } }],
+      errors: [{ message: expect.stringContaining('application/json'), extensions: { code: 'UNSUPPORTED_MEDIA_TYPE', suggestion: expect.any(String), requestId: expect.any(String) } }],
     });
   });
 
@@ -48,7 +48,7 @@ describe('GraphQL requests in media types it does not speak', () => {
     app.log = (error) => logged.push(error);
     const answer = await send();
     expect(answer.status).toBe(400);
-    expect(await answer.json()).toEqual({ errors: [{ message, extensions: { code: 'BAD_REQUEST', suggestion: expect.stringContaining('JSON object') } }] });
+    expect(await answer.json()).toEqual({ errors: [{ message, extensions: { code: 'BAD_REQUEST', suggestion: expect.stringContaining('JSON object'), requestId: expect.any(String) } }] });
     expect(logged).toEqual([]);
   });
 

@@ -17,6 +17,18 @@ const read = async (response: Response): Promise<Answer> => ({
   body: await response.json(),
 });
 
+/** The answer with each error's `extensions.requestId` checked against `X-Request-Id`, then left out. */
+async function readServed(response: Response): Promise<Answer> {
+  const answer = await read(response);
+  const id = response.headers.get('x-request-id');
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  for (const error of (answer.body as { errors?: { extensions: Record<string, unknown> }[] }).errors ?? []) {
+    expect(error.extensions.requestId).toBe(id);
+    delete error.extensions.requestId;
+  }
+  return answer;
+}
+
 describe('the HTTP server', () => {
   let app: TestApp;
   let base: string;
@@ -36,8 +48,9 @@ describe('the HTTP server', () => {
   /** The same POST through the pipeline and through Yoga's own handler (which the pipeline sends the unusual to). */
   async function both(body: unknown, headers: Record<string, string>) {
     const init = { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
-    const served = await read(await fetch(`${base}/graphql`, init));
-    const yoga = await read(await app.yoga.fetch('http://gateway/graphql', init, { exchange: { caller: 'test' } } as never));
+    const served = await readServed(await fetch(`${base}/graphql`, init));
+    const exchange = { caller: 'test', record: app.telemetry.begin('POST', null) };
+    const yoga = await read(await app.yoga.fetch('http://gateway/graphql', init, { exchange } as never));
     return { served, yoga: { ...yoga, cacheControl: 'no-store' } };
   }
 
@@ -193,7 +206,7 @@ describe('the pipeline, on every route', () => {
       expect(text).not.toMatch(/a bug|at .*\.ts/);
       expect(JSON.parse(text)).toEqual({ success: false, error: 'the gateway failed to answer this request', suggestion: expect.any(String) });
       const graphql = await app.graphql('{ apiKeys { totalCount } }', {}, asKey(reader));
-      expect(graphql.errors).toEqual([expect.objectContaining({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } })]);
+      expect(graphql.errors).toEqual([expect.objectContaining({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: expect.any(String) } })]);
       expect(logged).toEqual([new Error('a bug in a route'), new Error('a bug in a route')]);
     } finally {
       app.authenticator.authenticate = authenticate;

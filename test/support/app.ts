@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { answerClientError } from '../../src/http/client-error.js';
+import { GatewayMetrics } from '../../src/observability/metrics.js';
+import { Telemetry } from '../../src/observability/telemetry.js';
 import { createTestDb, type TestDb } from './database.js';
+import { testLogger } from './log-capture.js';
 
 export const SERVICE_KEY = 'test-service-key-0123456789';
 
@@ -38,7 +41,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const db = await createTestDb({ onQuery: (event) => statements.push(event.query.sql) });
   // No rate limit unless a test asks for one: many tests send bursts with one key.
   const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', ...env });
-  const app = createApp(config, { db, log: () => {} });
+  const app = createApp(config, { db, telemetry: testTelemetry() });
   const { base, close } = await listening(app);
   // The app itself, not a copy: a test that replaces `log` must reach what the app calls.
   return Object.assign(app, {
@@ -64,6 +67,9 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     },
   }) as TestApp;
 }
+
+/** The gateway's telemetry with its logger writing to this run's log folder, and metrics on. */
+export const testTelemetry = (): Telemetry => new Telemetry(testLogger(), new GatewayMetrics());
 
 export type ListeningApp = App & { base: string };
 

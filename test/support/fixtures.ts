@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../../src/db/create-db.js';
 import { generateRawKey } from '../../src/api-keys/raw-key.js';
+import { noteSecret } from './log-capture.js';
 
 // Fixtures are written with plain SQL, as another service sharing the table would write them.
 
@@ -28,6 +29,7 @@ export interface InsertedKey {
 
 export async function insertKey(db: Db, principalId: string, fixture: KeyFixture = {}): Promise<InsertedKey> {
   const key = generateRawKey();
+  noteSecret(key.rawKey);
   const { rows } = await sql<{ id: string }>`
     insert into api_keys (principal_id, name, key_prefix, key_hash, scopes, pact_id, delegation_id, created_at, expires_at, is_revoked, revoked_at)
     values (${principalId}, ${fixture.name ?? 'a key'}, ${key.keyPrefix}, ${key.keyHash}, ${fixture.scopes ?? ['*']},

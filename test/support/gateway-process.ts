@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { noteProcessLog } from './log-capture.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -21,14 +22,22 @@ export class GatewayProcess {
   private printed = () => {};
 
   private constructor(private readonly child: ChildProcess) {
-    const print = (chunk: string) => {
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.output += chunk;
+      stdout += chunk;
+      this.printed();
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       this.output += chunk;
       this.printed();
-    };
-    child.stdout!.setEncoding('utf8').on('data', print);
-    child.stderr!.setEncoding('utf8').on('data', print);
-    // 'close' rather than 'exit': by then everything it printed has been read.
-    this.exited = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+    });
+    // 'close' rather than 'exit': by then everything it printed has been read. Its log lines (stdout)
+    // join the run's, which are checked for secrets at the end.
+    this.exited = new Promise((resolve) => child.once('close', (code, signal) => {
+      noteProcessLog(stdout);
+      resolve({ code, signal });
+    }));
   }
 
   /** Starts it with `env` on top of this process's environment and waits until it printed its URLs. */
