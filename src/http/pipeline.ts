@@ -127,7 +127,11 @@ export function answerRest(parts: PipelineParts, exchange: Exchange, rest: RestA
  */
 export function answer(parts: PipelineParts, exchange: Exchange, status: number, headers: Record<string, string>, body: string | Buffer): void {
   const { res } = exchange;
-  if (res.headersSent || res.destroyed) return;
+  if (res.headersSent || res.destroyed) {
+    // The caller hung up first: the request is recorded with status 0 (`end` counts it once).
+    parts.telemetry.end(exchange.record, exchange.method, 0, 0);
+    return;
+  }
   const bytes = Buffer.byteLength(body);
   res.writeHead(status, withCommonHeaders(parts, exchange, { ...headers, 'content-length': String(bytes) }));
   res.end(exchange.method === 'HEAD' ? undefined : body);
@@ -171,6 +175,7 @@ function fail(parts: PipelineParts, exchange: Exchange, error: unknown): void {
     // Nothing can be answered any more (the socket is gone): the bug is logged, the connection dropped.
     parts.log(failure, exchange.record);
     exchange.res.destroy();
+    parts.telemetry.end(exchange.record, exchange.method, 0, 0);
   }
 }
 

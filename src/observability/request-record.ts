@@ -21,6 +21,8 @@ export class RequestRecord implements StatementObserver {
   readonly span: Span | undefined;
   /** Where statement spans hang: the GraphQL execute span while it runs, else the request's. */
   parent: Span | undefined;
+  /** Set once its access line is written. */
+  ended = false;
 
   constructor(readonly id: string, readonly tracer: Tracer | undefined, span: Span | undefined) {
     this.span = span;

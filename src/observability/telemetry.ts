@@ -53,8 +53,13 @@ export class Telemetry {
     return new RequestRecord(id, this.tracer, span);
   }
 
-  /** The access line, the request's metrics and the end of its span, once its answer is written. */
+  /**
+   * The access line, the request's metrics and the end of its span, once its answer is written
+   * (status 0: the connection closed before an answer could be written). Only the first call counts.
+   */
   end(record: RequestRecord, method: string, status: number, bytes: number): void {
+    if (record.ended) return;
+    record.ended = true;
     const ms = performance.now() - record.startedAt;
     const route = record.route ?? 'other';
     if (this.metrics) {
