@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { createDb, type Db, type DbOptions } from '../../src/db/create-db.js';
+import { admin as adminOn } from './template.js';
 
 /** Set to run the database tests against a PostgreSQL server instead of embedded PGlite. */
 export const serverUrl = process.env.TEST_DATABASE_URL || undefined;
@@ -49,12 +49,4 @@ function provided(key: 'pgliteTemplate' | 'postgresTemplate'): string {
   return value;
 }
 
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (statement: string) => adminOn(serverUrl!, statement);

@@ -98,7 +98,8 @@ function templateKey(root: string): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-async function admin(serverUrl: string, statement: string): Promise<void> {
+/** Runs one statement on the server as the admin connection `serverUrl` names. */
+export async function admin(serverUrl: string, statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
