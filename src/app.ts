@@ -92,7 +92,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
   /** The viewer for a request's headers, noted in its record for the access line. */
   const authenticate = async (exchange: Exchange, headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> => {
-    const viewer = await authenticator.authenticate(headers);
+    const viewer = await authenticator.authenticate(headers, exchange.credentialDigest);
     exchange.record.viewer = viewer;
     return viewer;
   };

@@ -56,14 +56,22 @@ export class Authenticator {
     this.serviceDigest = serviceKey === undefined ? undefined : sha256(serviceKey);
   }
 
-  /** The viewer for these headers, `undefined` when no credential was sent; throws 401 for a bad one. */
-  async authenticate(headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> {
+  /**
+   * The viewer for these headers, `undefined` when no credential was sent; throws 401 for a bad one.
+   * `digest` is the sha256 of the credential these headers send, when the caller has it already.
+   */
+  async authenticate(headers: Pick<Headers, 'get'>, digest?: Buffer): Promise<Viewer | undefined> {
     const serviceKey = headers.get(SERVICE_KEY_HEADER);
     // The service header decides alone: a wrong one never falls back to X-API-Key.
-    if (serviceKey !== null) return this.authenticateService(serviceKey);
+    if (serviceKey !== null) return this.authenticateService(digest ?? sha256(serviceKey));
     const rawKey = headers.get(API_KEY_HEADER);
     if (rawKey === null) return undefined;
-    return this.authenticateKey(rawKey);
+    return this.authenticateKey(rawKey, digest);
+  }
+
+  /** The credential these headers send, as authentication reads it: the service header first. */
+  static credentialOf(headers: Pick<Headers, 'get'>): string | null {
+    return headers.get(SERVICE_KEY_HEADER) ?? headers.get(API_KEY_HEADER);
   }
 
   /**
@@ -79,21 +87,21 @@ export class Authenticator {
     }
   }
 
-  private authenticateService(secret: string): Viewer {
+  private authenticateService(digest: Buffer): Viewer {
     if (!this.serviceDigest) {
       throw unauthenticated('the assistant service key is not enabled on this gateway', 'Send X-API-Key instead, or set ASSISTANT_SERVICE_KEY on the gateway.');
     }
-    if (!timingSafeEqual(sha256(secret), this.serviceDigest)) {
+    if (!timingSafeEqual(digest, this.serviceDigest)) {
       throw unauthenticated('the X-Assistant-Service-Key is wrong', 'Send the value of ASSISTANT_SERVICE_KEY, or drop the header to use X-API-Key.');
     }
     return serviceViewer;
   }
 
-  private async authenticateKey(rawKey: string): Promise<Viewer> {
+  private async authenticateKey(rawKey: string, digest?: Buffer): Promise<Viewer> {
     // Made only when refusing: an Error's stack trace costs more than the rest of a cached check.
     const refused = () => unauthenticated('the API key is unknown, revoked or expired', 'Check the X-API-Key header, or create a new key.');
     if (!rawKey.startsWith('ak_') || rawKey.length > 200) throw refused();
-    const hash = sha256(rawKey);
+    const hash = digest ?? sha256(rawKey);
     const credential = await this.lookup(hash);
     if (!credential || credential.isRevoked || this.revoked.has(credential.id)) throw refused();
     const expiresAt = credential.expiresAt === null ? null : toEpochMs(credential.expiresAt);

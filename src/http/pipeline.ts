@@ -1,6 +1,6 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { API_KEY_HEADER, SERVICE_KEY_HEADER } from '../auth/authenticator.js';
+import { Authenticator } from '../auth/authenticator.js';
 import { digestOf } from '../auth/digest.js';
 import { AppError, graphqlExtensions, toAppError } from '../errors.js';
 import type { RequestRecord } from '../observability/request-record.js';
@@ -23,6 +23,8 @@ export interface Exchange {
   readonly surface: Surface;
   /** Who is asking, for limits and shares: the credential's digest, or the address without one. */
   readonly caller: string;
+  /** The sha256 of the credential sent, made once: it names the caller and looks the key up. */
+  readonly credentialDigest: Buffer | undefined;
   /** A request header, or null (a repeated header counts as absent). */
   header(name: string): string | null;
   /** Its id, route, caller, operation and statements, for the access line, metrics and trace. */
@@ -97,6 +99,8 @@ function begin(parts: PipelineParts, req: IncomingMessage, res: ServerResponse):
     return typeof value === 'string' ? value : null;
   };
   const method = req.method ?? 'GET';
+  const credential = Authenticator.credentialOf({ get: header });
+  const credentialDigest = credential === null ? undefined : digestOf(credential);
   return {
     req,
     res,
@@ -104,16 +108,11 @@ function begin(parts: PipelineParts, req: IncomingMessage, res: ServerResponse):
     path,
     search: mark === -1 ? '' : url.slice(mark),
     surface: path === '/graphql' || path === '/graphql/' ? 'graphql' : 'rest',
-    caller: callerOf(header, req.socket.remoteAddress),
+    caller: credentialDigest ? credentialDigest.toString('base64') : `address:${req.socket.remoteAddress ?? 'unknown'}`,
+    credentialDigest,
     header,
     record: parts.telemetry.begin(method, header('x-request-id')),
   };
-}
-
-/** A credential by its digest (the secret itself is not kept), else the address. */
-function callerOf(header: (name: string) => string | null, address: string | undefined): string {
-  const credential = header(SERVICE_KEY_HEADER) ?? header(API_KEY_HEADER);
-  return credential ? digestOf(credential).toString('base64') : `address:${address ?? 'unknown'}`;
 }
 
 /** A REST answer (or any JSON one) on its way out. */
