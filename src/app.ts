@@ -199,7 +199,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
  */
 function rateLimits(config: Config, telemetry: Telemetry) {
   const { logger, metrics } = telemetry;
-  const store = LimitStore.create(config.redis, {
+  const counting = config.rateLimitPerMinute > 0 || config.rateLimitPerPrincipalPerMinute > 0;
+  const store = LimitStore.create(counting ? config.redis : undefined, {
     lost: (reason) => logger.warn({ reason }, 'Redis is unreachable: each process counts the rate limits on its own until it answers'),
     regained: () => logger.info('Redis answers again: the rate limits are shared'),
     fellBack: () => metrics?.rateLimitFallbacks.inc(),
