@@ -17,9 +17,11 @@ import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, u
 import { useAdmission } from './graphql/admission.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
-import { envelope, errorAnswer, type RestAnswer } from './http/envelope.js';
+import { addressReader } from './http/client-address.js';
+import { envelope, errorAnswer, retryHeaders, type RestAnswer } from './http/envelope.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
+import { LimitStore } from './http/limit-store.js';
 import { RequestLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/rest.js';
 import type { RequestRecord } from './observability/request-record.js';
@@ -86,7 +88,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   }));
   const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId),
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
-  const limiter = new RequestLimiter(config.rateLimitPerMinute);
+  const limits = rateLimits(config, telemetry);
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
   // view reports its statements to the request's record.
   const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
@@ -94,6 +96,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const authenticate = async (exchange: Exchange, headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> => {
     const viewer = await authenticator.authenticate(headers, exchange.credentialDigest);
     exchange.record.viewer = viewer;
+    // Known only now: the keys of one principal share its limit, counted once per request.
+    if (viewer?.kind === 'key') await limits.principal?.take(viewer.principalId, exchange);
     return viewer;
   };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
@@ -127,14 +131,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const parts: PipelineParts = {
     cors: config.cors,
     maxBodyBytes: config.maxBodyBytes,
-    limit: (caller) => {
-      try {
-        limiter.take(caller);
-      } catch (error) {
-        metrics?.rateLimited.inc();
-        throw error;
-      }
-    },
+    addressOf: addressReader(config.trustProxy),
+    limit: (exchange) => limits.caller?.take(exchange.caller, exchange),
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
@@ -186,11 +184,40 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
     close: async () => {
       await lastUsed.close();
+      await limits.store.close();
       await db.close();
       if (!options.telemetry) await telemetry.close();
     },
   };
   return app;
+}
+
+/**
+ * The limits per caller and per principal (each off at 0), counted in Redis when `REDIS_URL` is set.
+ * Losing Redis is logged once per outage and each request counted in this process meanwhile is
+ * counted in the metrics.
+ */
+function rateLimits(config: Config, telemetry: Telemetry) {
+  const { logger, metrics } = telemetry;
+  const counting = config.rateLimitPerMinute > 0 || config.rateLimitPerPrincipalPerMinute > 0;
+  const store = LimitStore.create(counting ? config.redis : undefined, {
+    lost: (reason) => logger.warn({ reason }, 'Redis is unreachable: each process counts the rate limits on its own until it answers'),
+    regained: () => logger.info('Redis answers again: the rate limits are shared'),
+    fellBack: () => metrics?.rateLimitFallbacks.inc(),
+  });
+  const limiter = (name: 'caller' | 'principal', perMinute: number, refusal: (retryAfter: number) => AppError) =>
+    perMinute === 0 ? undefined : new RequestLimiter(name, perMinute, store, (retryAfter) => {
+      metrics?.rateLimited.inc({ limit: name });
+      return refusal(retryAfter);
+    });
+  return {
+    store,
+    caller: limiter('caller', config.rateLimitPerMinute, (retryAfter) =>
+      new AppError('RATE_LIMITED', `more than ${config.rateLimitPerMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter)),
+    principal: limiter('principal', config.rateLimitPerPrincipalPerMinute, (retryAfter) =>
+      new AppError('RATE_LIMITED', `the keys of this principal sent more than ${config.rateLimitPerPrincipalPerMinute} requests a minute`,
+        `Retry after ${retryAfter} s; every key of the principal counts against this limit.`, retryAfter)),
+  };
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */
@@ -199,7 +226,9 @@ function maskError(error: unknown, log: (error: unknown) => void): Error {
   const where = error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {};
   const app = toAppError(original);
   if (app) {
-    return new GraphQLError(app.message, { ...where, extensions: graphqlExtensions(app) });
+    // A limit reached while resolving (the principal's, a fair share) makes the answer a 429, as before execution.
+    const http = app.code === 'RATE_LIMITED' ? { http: { status: app.status, headers: retryHeaders(app) } } : {};
+    return new GraphQLError(app.message, { ...where, extensions: { ...graphqlExtensions(app), ...http } });
   }
   if (original instanceof PothosValidationError) {
     return new GraphQLError(original.message, { ...where, extensions: { code: 'BAD_USER_INPUT' } });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { ShareLimits } from './db/fair-share.js';
 import { defaultAdmissionLimits, type AdmissionLimits } from './graphql/admission.js';
+import { trustOf, type TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors.js';
 
 export interface Config {
@@ -17,6 +18,12 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** Requests per minute allowed for one credential (or one address without one); 0 disables. */
   readonly rateLimitPerMinute: number;
+  /** Requests per minute allowed for all keys of one principal together; 0 disables. */
+  readonly rateLimitPerPrincipalPerMinute: number;
+  /** Where every gateway process counts the rate limits; undefined: each process counts its own. */
+  readonly redis: RedisConfig | undefined;
+  /** Which proxies' `X-Forwarded-For` names the caller's address; undefined: the socket's address. */
+  readonly trustProxy: TrustProxy | undefined;
   /** The largest request body accepted, in bytes, on every route. */
   readonly maxBodyBytes: number;
   /** Connections to PostgreSQL. */
@@ -30,6 +37,15 @@ export interface Config {
   /** Keys one principal may hold that are neither revoked nor expired. */
   readonly maxActiveKeysPerPrincipal: number;
   readonly telemetry: TelemetryConfig;
+}
+
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  readonly url: string;
+  /** Prepended to every key the gateway writes, so that several deployments can share one Redis. */
+  readonly keyPrefix: string;
+  /** How long a request waits for Redis before it is counted in this process instead. */
+  readonly timeoutMs: number;
 }
 
 export interface TelemetryConfig {
@@ -61,6 +77,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
   }
   const poolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must start with redis:// or rediss:// (unset it to count rate limits in each process)');
+  }
   return Object.freeze({
     databaseUrl,
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
@@ -70,6 +90,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: integer(env, 'AUTH_CACHE_MS', 500, 0, 900),
     lastUsedFlushMs: integer(env, 'LAST_USED_FLUSH_MS', 5000, 10, 3_600_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    rateLimitPerPrincipalPerMinute: integer(env, 'RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE', 0, 0, 100_000_000),
+    redis: redisUrl === undefined ? undefined : Object.freeze({
+      url: redisUrl,
+      keyPrefix: env.REDIS_KEY_PREFIX ?? 'keys-gateway:',
+      timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 5, 1, 1000),
+    }),
+    trustProxy: trustProxy(env.TRUST_PROXY),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 262_144, 1024, 16_777_216),
     poolSize,
     callerShare: Object.freeze({
@@ -114,6 +141,23 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   if (raw === undefined || raw === '') return fallback;
   if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
   return raw as T;
+}
+
+/** A number of hops, or a comma-separated list of addresses and CIDR ranges; unset or 0: none. */
+function trustProxy(raw: string | undefined): TrustProxy | undefined {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === '0') return undefined;
+  if (value === 'true') {
+    throw new ConfigError('TRUST_PROXY=true would let any caller choose its address with X-Forwarded-For: give the number of proxies in front of the gateway (e.g. 1), or their addresses');
+  }
+  if (/^\d+$/.test(value)) return integer({ TRUST_PROXY: value }, 'TRUST_PROXY', 0, 0, 100);
+  const addresses = value.split(',').map((address) => address.trim()).filter(Boolean);
+  try {
+    trustOf(addresses);
+  } catch (error) {
+    throw new ConfigError(`TRUST_PROXY must be a number of hops or a comma-separated list of addresses and CIDR ranges (e.g. 10.0.0.0/8, loopback): ${(error as Error).message}`);
+  }
+  return Object.freeze(addresses);
 }
 
 /** `*` (the default) or a comma-separated list of exact origins such as `https://console.example.com`. */
