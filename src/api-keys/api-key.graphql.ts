@@ -1,15 +1,13 @@
 import { builder } from '../graphql/builder.js';
 import { selectsField } from '../graphql/selection.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
-import { encodeCursor } from '../pagination/cursor.js';
-import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
+import { LISTING_COST, listingComplexity, toConnection, totalCountOf, withoutNulls } from '../graphql/connection.js';
+import { connectionPage, type ConnectionArgs } from '../pagination/page.js';
 import { notFound } from '../errors.js';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyPage } from './api-key.service.js';
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from './api-key.service.js';
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
-/** The cost of one listing: a statement, indexed (keyset and counter) in every scope but a delegation's. */
-const LISTING_COST = 10;
 /** A `delegation_id` filter is served by no index or counter: its page and count read rows (100 ms and more). */
 const UNINDEXED_LISTING_COST = 5_000;
 
@@ -39,7 +37,7 @@ builder.node(ApiKeyRef, {
   }),
 });
 
-const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
+export const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
   description: 'Narrows the listing, within what the caller may see.',
   fields: (t) => ({
     principalId: t.field({ type: 'UUID', description: 'Assistant service only.' }),
@@ -49,6 +47,28 @@ const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
   }),
 });
 
+/** A page of keys; `apiKeys` and `Principal.apiKeys` answer with it. */
+export const ApiKeyConnection = builder.connectionObject(
+  {
+    type: ApiKeyRef,
+    name: 'ApiKeyConnection',
+    fields: (t) => ({
+      totalCount: t.int({
+        description: 'How many keys match the filter across all pages.',
+        resolve: (connection) => totalCountOf(connection),
+      }),
+    }),
+  },
+  { name: 'ApiKeyEdge' },
+);
+
+/**
+ * A key listing's weight: a statement of its own (and its count, when asked); one that no index
+ * serves costs as much as a quarter of the limit, so a document holds at most a few of them.
+ */
+export const keyListingComplexity = (args: ConnectionArgs & { filter?: { delegationId?: string | null } | null }) =>
+  listingComplexity(args, args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST);
+
 builder.queryFields((t) => ({
   apiKeys: t.connection(
     {
@@ -56,37 +76,13 @@ builder.queryFields((t) => ({
       description:
         'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
       args: { filter: t.arg({ type: ApiKeyFilter }) },
-      // A statement of its own (and its count, when asked); one that no index serves costs as much as a
-      // quarter of the limit, so a document holds at most a few of them.
-      complexity: (args) => ({
-        field: args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST,
-        multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
-      }),
+      complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
-        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
-        return {
-          page,
-          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),
-          pageInfo: {
-            hasNextPage: page.hasNext,
-            hasPreviousPage: page.hasPrevious,
-            startCursor: page.startCursor,
-            endCursor: page.endCursor,
-          },
-        };
+        return toConnection(await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount')));
       },
     },
-    {
-      name: 'ApiKeyConnection',
-      fields: (t) => ({
-        totalCount: t.int({
-          description: 'How many keys match the filter across all pages.',
-          resolve: (connection) => (connection as unknown as { page: KeyPage }).page.total(),
-        }),
-      }),
-    },
-    { name: 'ApiKeyEdge' },
+    ApiKeyConnection,
   ),
   apiKey: t.field({
     type: ApiKeyRef,
@@ -96,11 +92,6 @@ builder.queryFields((t) => ({
     resolve: (_parent, args, context) => context.apiKeys.load(args.keyId),
   }),
 }));
-
-/** GraphQL passes explicit nulls; the core treats an absent filter field and a null one alike. */
-function withoutNulls<T extends object>(input: T): { [K in keyof T]?: Exclude<T[K], null> } {
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value != null)) as never;
-}
 
 builder.relayMutationField(
   'createApiKey',

@@ -2,6 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
 import RelayPlugin from '@pothos/plugin-relay';
 import { GraphQLError, Kind, valueFromASTUntyped } from 'graphql';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../pagination/page.js';
 import { isUuid } from '../uuid.js';
 import type { Context } from './context.js';
 
@@ -25,9 +26,20 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     // A connection's own multiplier (first/last) already counts its edges; the default list
     // multiplier on top would charge a 200-key page ten times over.
-    edgesFieldOptions: { nullable: { list: false, items: false }, complexity: { field: 1, multiplier: 1 } },
-    nodeFieldOptions: { nullable: false },
+    edgesFieldOptions: {
+      nullable: { list: false, items: false },
+      complexity: { field: 1, multiplier: 1 },
+      description: "The page's items in listing order, each with its cursor.",
+    },
+    nodeFieldOptions: { nullable: false, description: 'The item.' },
+    cursorFieldOptions: { description: "The item's position: pass it as after or before (REST meta.after and meta.before are the same cursors)." },
+    pageInfoFieldOptions: { description: 'Whether items exist beyond either end of the page, and the cursors of its ends.' },
+    firstArgOptions: { description: `The first n items of the window, 0..${MAX_PAGE_SIZE}; the default when last is absent too: ${DEFAULT_PAGE_SIZE}.` },
+    lastArgOptions: { description: `The last n items of the window, 0..${MAX_PAGE_SIZE}; not with first.` },
+    afterArgOptions: { description: 'A cursor: the window holds only items after it (endCursor of a page).' },
+    beforeArgOptions: { description: 'A cursor: the window holds only items before it (startCursor of a page).' },
     clientMutationId: 'omit',
+    mutationInputArgOptions: { description: "The mutation's input: its type says what each field means." },
     nodesQueryOptions: {
       description: `The nodes of up to ${MAX_NODE_IDS} global ids, in their order; null for an id that is absent or not visible.`,
       complexity: (args: { ids: readonly unknown[] }) => {

@@ -1,5 +1,8 @@
 import { builder } from '../graphql/builder.js';
-import { createPrincipal, type Principal } from './principal.service.js';
+import { listingComplexity, toConnection, totalCountOf, withoutNulls } from '../graphql/connection.js';
+import { selectsField } from '../graphql/selection.js';
+import { connectionPage } from '../pagination/page.js';
+import { createPrincipal, listPrincipals, requirePrincipalLister, updatePrincipal, validatePrincipalType, type Principal } from './principal.service.js';
 
 export const PrincipalRef = builder.objectRef<Principal>('Principal');
 
@@ -38,5 +41,64 @@ builder.relayMutationField(
       principal: t.field({ type: PrincipalRef, resolve: (payload) => payload.principal }),
       created: t.exposeBoolean('created', { description: 'False when the externalId was known: nothing was changed.' }),
     }),
+  },
+);
+
+const PrincipalFilter = builder.inputType('PrincipalFilter', {
+  description: 'Narrows the principals listing.',
+  fields: (t) => ({
+    type: t.string({ description: 'Only principals of this type: "human" or "agent".' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  principals: t.connection(
+    {
+      type: PrincipalRef,
+      description:
+        'Every principal, newest first (createdAt, then id, descending), paged as apiKeys is; the same cursors as REST GET /api/v1/principals. Assistant service only.',
+      args: { filter: t.arg({ type: PrincipalFilter, description: 'Narrows the listing; absent: every principal.' }) },
+      complexity: (args) => listingComplexity(args),
+      resolve: async (_parent, args, context, info) => {
+        const viewer = await context.viewer();
+        requirePrincipalLister(viewer);
+        const { type } = withoutNulls(args.filter ?? {});
+        const filter = { type: type === undefined ? undefined : validatePrincipalType(type, 'filter.type') };
+        return toConnection(await listPrincipals(context.db, viewer, connectionPage(args), filter, selectsField(info, 'totalCount')));
+      },
+    },
+    {
+      name: 'PrincipalConnection',
+      description: 'A page of principals.',
+      fields: (t) => ({
+        totalCount: t.int({
+          description: 'How many principals match the filter across all pages.',
+          resolve: (connection) => totalCountOf(connection),
+        }),
+      }),
+    },
+    { name: 'PrincipalEdge', description: 'A principal on a page, with its cursor.' },
+  ),
+}));
+
+builder.relayMutationField(
+  'updatePrincipal',
+  {
+    description: 'What to change; a field left out or null stays as it is. The rules are those of PATCH /api/v1/principals/{id}.',
+    inputFields: (t) => ({
+      principalId: t.field({ type: 'UUID', required: true, description: 'The principal to update.' }),
+      name: t.string({ description: 'The new display name: 1..255 characters, not blank.' }),
+      metadata: t.field({ type: 'JSON', description: 'A JSON object that replaces the whole of metadata.' }),
+    }),
+  },
+  {
+    description: 'Updates a principal\'s name and metadata. The assistant service may update any principal; a key only its own, with the principals:write scope.',
+    resolve: async (_parent, { input }, context) => ({
+      principal: await updatePrincipal(context.db, await context.viewer(), input.principalId, withoutNulls({ name: input.name, metadata: input.metadata })),
+    }),
+  },
+  {
+    description: 'The principal as updated.',
+    outputFields: (t) => ({ principal: t.field({ type: PrincipalRef, description: 'The principal, with the change.', resolve: (payload) => payload.principal }) }),
   },
 );
