@@ -196,4 +196,5 @@ export async function updatePrincipal(db: Kysely<Database>, viewer: Viewer, prin
   return toPrincipal(row);
 }
 
-const principalNotFound = (principalId: string) => notFound(`principal ${JSON.stringify(principalId.slice(0, 40))}`);
+const principalNotFound = (principalId: string) =>
+  notFound(`principal ${JSON.stringify(principalId.slice(0, 40))}`, 'Check the id; a key sees only its own principal, and any other is reported as not found.');
