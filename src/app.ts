@@ -49,7 +49,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-const defaultQuery = `# Send your key in the Headers tab: { "X-API-Key": "ak_…" }
+const defaultQuery = `# Put your key in the Headers tab below: { "X-API-Key": "ak_…" }
 query FirstPage {
   viewer { isService scopes principal { name } }
   apiKeys(first: 10) {
@@ -59,6 +59,8 @@ query FirstPage {
   }
 }
 `;
+
+const graphiqlHeaders = JSON.stringify({ 'X-API-Key': '' }, null, 2);
 
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
@@ -111,7 +113,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     cors: false,
     maxRequestBodySize: false,
     parserAndValidationCache: false,
-    graphiql: { title: 'keys gateway', defaultQuery },
+    // The Headers tab opens with the header to fill in, beside the query's comment saying so.
+    graphiql: { title: 'keys gateway', defaultQuery, headers: graphiqlHeaders, defaultHeaders: graphiqlHeaders, defaultEditorToolsVisibility: 'headers' },
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
