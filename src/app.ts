@@ -15,6 +15,8 @@ import { FairShare } from './db/fair-share.js';
 import { pendingMigrations } from './db/migrate.js';
 import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
+import { useNoIntrospection } from './graphql/introspection.js';
+import { usePersistedDocuments } from './graphql/persisted-documents.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { addressReader } from './http/client-address.js';
@@ -114,7 +116,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     maxRequestBodySize: false,
     parserAndValidationCache: false,
     // The Headers tab opens with the header to fill in, beside the query's comment saying so.
-    graphiql: { title: 'keys gateway', defaultQuery, headers: graphiqlHeaders, defaultHeaders: graphiqlHeaders, defaultEditorToolsVisibility: 'headers' },
+    graphiql: config.graphiql && { title: 'keys gateway', defaultQuery, headers: graphiqlHeaders, defaultHeaders: graphiqlHeaders, defaultEditorToolsVisibility: 'headers' },
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
@@ -123,8 +125,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     plugins: [
       // First: its spans and timings cover the other plugins' work.
       useObservation(telemetry),
+      // Before any parse: a persisted document is looked up by its id, then parsed and limited as any other.
+      usePersistedDocuments({ manifest: config.trustedDocuments, introspection: config.introspection }),
       // Before graphql-jit: a refused document is never compiled.
       useAdmission(schema, config.admission),
+      config.introspection ? {} : useNoIntrospection(),
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
       useGraphQlJit(),
     ],
@@ -149,7 +154,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     log,
     telemetry,
   };
-  const graphql = createGraphqlHandler(yoga as never, parts);
+  const graphql = createGraphqlHandler(yoga as never, parts, { graphiql: config.graphiql });
 
   let migrated = false;
   /**
