@@ -5,7 +5,7 @@ import { optionalString, optionalStringList, readJsonObject, requiredString } fr
 import type { RestRequest, RouteTable } from '../http/rest.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits, type TimeRange } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
 export function toApiKeyRead(key: ApiKey) {
@@ -26,8 +26,27 @@ export function toApiKeyRead(key: ApiKey) {
   };
 }
 
-const listParameters = ['after', 'before', 'offset', 'limit', 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
-type ListParameter = (typeof listParameters)[number];
+/**
+ * The listing's filter parameters: each one's type (as OpenAPI names it) and the filter field it
+ * sets, or the bound of a range. None clashes with a parameter of the seed's.
+ */
+export const filterParameters = {
+  principal_id: { type: 'uuid', field: 'principalId' },
+  pact_id: { type: 'uuid', field: 'pactId' },
+  delegation_id: { type: 'uuid', field: 'delegationId' },
+  is_revoked: { type: 'boolean', field: 'isRevoked' },
+  is_active: { type: 'boolean', field: 'isActive' },
+  is_expired: { type: 'boolean', field: 'isExpired' },
+  name_contains: { type: 'string', field: 'nameContains' },
+  scope: { type: 'string', field: 'hasScope' },
+  created_gte: { type: 'date-time', field: 'createdAt', bound: 'gte' },
+  created_lt: { type: 'date-time', field: 'createdAt', bound: 'lt' },
+  expires_gte: { type: 'date-time', field: 'expiresAt', bound: 'gte' },
+  expires_lt: { type: 'date-time', field: 'expiresAt', bound: 'lt' },
+} as const satisfies Record<string, { type: 'uuid' | 'boolean' | 'string' | 'date-time'; field: keyof KeyFilter; bound?: keyof TimeRange }>;
+
+const listParameters = ['after', 'before', 'offset', 'limit', ...Object.keys(filterParameters)] as readonly string[];
+type ListParameter = 'after' | 'before' | 'offset' | 'limit' | keyof typeof filterParameters;
 
 // RFC 9745: the moment offset paging was deprecated (2026-11-28T00:00:00Z).
 const OFFSET_DEPRECATION = '@1795824000';
@@ -36,7 +55,7 @@ const OFFSET_DEPRECATION = '@1795824000';
 async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
   const params = readQuery(query);
   const page = listPage(pageParams(params));
-  const result = await listApiKeys(db, viewer, page, filterParams(params), true);
+  const result = await listApiKeys(db, viewer, page, { filter: filterParams(params), withTotal: true });
   const offsetMode = page.kind === 'offset';
   const meta = {
     total: await result.total(),
@@ -58,7 +77,7 @@ async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<Res
 function readQuery(query: URLSearchParams): Partial<Record<ListParameter, string>> {
   const params: Partial<Record<ListParameter, string>> = {};
   for (const [name, value] of query) {
-    if (!(listParameters as readonly string[]).includes(name)) {
+    if (!listParameters.includes(name)) {
       throw badInput(`unknown query parameter ${name}`, `Use only ${listParameters.join(', ')}.`);
     }
     if (params[name as ListParameter] !== undefined) {
@@ -84,20 +103,21 @@ function digits(value: string, name: string, range: string): string {
 }
 
 function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {
-  const filter: KeyFilter = {};
-  for (const [name, field] of [['principal_id', 'principalId'], ['pact_id', 'pactId'], ['delegation_id', 'delegationId']] as const) {
-    const value = params[name];
-    if (value === undefined) continue;
-    filter[field] = requireUuid(value, name);
+  const filter: Record<string, unknown> = {};
+  for (const [name, parameter] of Object.entries(filterParameters)) {
+    const text = params[name as keyof typeof filterParameters];
+    if (text === undefined) continue;
+    const value = parameter.type === 'uuid' ? requireUuid(text, name) : parameter.type === 'boolean' ? parseBoolean(text, name) : text;
+    filter[parameter.field] = 'bound' in parameter ? { ...(filter[parameter.field] as TimeRange), [parameter.bound]: value } : value;
   }
-  const isRevoked = params.is_revoked;
-  if (isRevoked !== undefined) {
-    if (isRevoked !== 'true' && isRevoked !== 'false') {
-      throw badInput(`is_revoked must be true or false, got "${isRevoked.slice(0, 40)}"`, 'Pass is_revoked=true or is_revoked=false.');
-    }
-    filter.isRevoked = isRevoked === 'true';
+  return filter as KeyFilter;
+}
+
+function parseBoolean(value: string, name: string): boolean {
+  if (value !== 'true' && value !== 'false') {
+    throw badInput(`${name} must be true or false, got "${value.slice(0, 40)}"`, `Pass ${name}=true or ${name}=false.`);
   }
-  return filter;
+  return value === 'true';
 }
 
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;

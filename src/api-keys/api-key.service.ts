@@ -3,16 +3,18 @@ import type { Database } from '../db/database.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
-import { encodeCursor, type Position } from '../pagination/cursor.js';
+import { encodeCursor } from '../pagination/cursor.js';
+import { newestFirst, type Position } from '../pagination/order.js';
 import type { Page } from '../pagination/page.js';
+import type { FieldNames } from '../input/name.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
 import {
-  countActiveKeys, countKeys, findKeyPage, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
+  countActiveKeys, countKeys, countsRows, findKeyPage, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
 } from './api-key.repository.js';
-import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
+import { validateKeyFilter, validateNewApiKey, type CreateApiKeyRequest, type KeyFilterField, type NewApiKeyInput } from './api-key.input.js';
 import { generateRawKey } from './raw-key.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
@@ -31,18 +33,19 @@ export interface ApiKey {
   updatedAt: string;
   delegationId: string | null;
   pactId: string | null;
-  /** Where the key stands in the listing order. */
-  position: Position;
+  /** Where the key stands in every listing order. */
+  position: Required<Position>;
 }
 
-export interface KeyFilter {
-  principalId?: string;
-  pactId?: string;
-  delegationId?: string;
-  isRevoked?: boolean;
-  /** Only keys neither revoked nor expired now. */
-  activeOnly?: boolean;
-}
+/** What a caller narrows a listing by, as sent; `listApiKeys` checks the values. */
+export type KeyFilter = KeyScope;
+export type { TimeRange } from './api-key.repository.js';
+
+/**
+ * Whether listing with `filter` reads the matching rows rather than an index and a counter: its
+ * total counts them, and its page reads rows it may then pass over (see docs/graphql.md).
+ */
+export const filterReadsRows = (filter: KeyFilter): boolean => countsRows(filter);
 
 export interface KeyPage {
   items: ApiKey[];
@@ -50,8 +53,19 @@ export interface KeyPage {
   hasPrevious: boolean;
   startCursor: string | null;
   endCursor: string | null;
+  /** The cursor of one of the page's keys, in the page's order. */
+  cursor(key: ApiKey): string;
   /** How many keys match across all pages; counted only when asked for. */
   total(): Promise<number>;
+}
+
+/** How to list, beside the page; more options may come. */
+export interface ListOptions {
+  filter?: KeyFilter;
+  /** Count the total in the page's statement; otherwise `total()` counts when first called. */
+  withTotal?: boolean;
+  /** How the caller spells the filter fields in its messages; REST's names unless told. */
+  fieldNames?: FieldNames<KeyFilterField>;
 }
 
 
@@ -70,7 +84,7 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
     updatedAt: toRfc3339(row.updated_at),
     delegationId: row.delegation_id,
     pactId: row.pact_id,
-    position: { createdAt: row.created_at, id: row.id },
+    position: { id: row.id, createdAt: row.created_at, expiresAt: row.expires_at, lastUsedAt: row.last_used_at },
   };
 }
 
@@ -87,27 +101,29 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
   return { ...filter, principalId: viewer.principalId, pactId: viewer.pactId ?? filter.pactId };
 }
 
-const emptyPage: KeyPage = {
-  items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, total: async () => 0,
-};
-
 /**
- * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
- * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
+ * One page of the keys the viewer may see, in the page's order (newest first, `created_at desc,
+ * id desc`, unless it names another), narrowed by `options.filter`.
+ *
+ * @example listApiKeys(db, viewer, connectionPage({ first: 20 }, orders.EXPIRES_AT_ASC), { filter: { isActive: true } })
  */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
+export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, options: ListOptions = {}): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
+  const filter = validateKeyFilter(options.filter ?? {}, options.fieldNames);
   const scope = visibleScope(viewer, filter);
-  if (!scope) return emptyPage;
-  const { rows, hasNext, hasPrevious, total } = await findKeyPage(db, scope, page, withTotal);
+  const order = page.kind === 'keyset' ? page.order : newestFirst;
+  const cursor = (key: ApiKey) => encodeCursor(key.position, order);
+  if (!scope) return { items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, cursor, total: async () => 0 };
+  const { rows, hasNext, hasPrevious, total } = await findKeyPage(db, scope, page, options.withTotal);
   const items = rows.map(toApiKey);
   let counted = total === undefined ? undefined : Promise.resolve(total);
   return {
     items,
     hasNext,
     hasPrevious,
-    startCursor: items.length ? encodeCursor(items[0].position) : null,
-    endCursor: items.length ? encodeCursor(items[items.length - 1].position) : null,
+    startCursor: items.length ? cursor(items[0]) : null,
+    endCursor: items.length ? cursor(items[items.length - 1]) : null,
+    cursor,
     total: () => (counted ??= countKeys(db, scope)),
   };
 }
