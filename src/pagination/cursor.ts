@@ -49,7 +49,23 @@ export function decodeCursor(cursor: string, argument: string, reading: CursorRe
   return { [own.field]: value, id: id.toLowerCase() };
 }
 
-/** A value PostgreSQL reads as a timestamptz; the infinities only in an order that places nulls with them. */
+const wideTimestamp = /^(\d{4,6})-(\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?\+00)( BC)?$/;
+
+/**
+ * A value PostgreSQL reads as a timestamptz; the infinities only in an order that places nulls
+ * with them. Other writers may store years past 9999 or BC, which PostgreSQL prints as
+ * `10000-01-01 00:00:00+00` or `0044-03-15 00:00:00+00 BC`: such a date is checked on a year of
+ * the same place in the 400-year leap cycle, within the years PostgreSQL holds.
+ */
 function isSortValue(value: string, order: Order): value is PgTimestamp {
-  return isPgTimestamp(value) || (order.nulls !== undefined && (value === 'infinity' || value === '-infinity'));
+  if (isPgTimestamp(value)) return true;
+  if (value === 'infinity' || value === '-infinity') return order.nulls !== undefined;
+  const wide = wideTimestamp.exec(value);
+  if (!wide) return false;
+  const [, digits, rest, bc] = wide;
+  const year = Number(digits);
+  if (year < 1 || (bc ? year > 4713 : year > 294275)) return false;
+  // 1 BC is the astronomical year 0, a leap year.
+  const astronomical = bc ? 1 - year : year;
+  return isPgTimestamp(`${2000 + (((astronomical % 400) + 400) % 400)}-${rest}`);
 }

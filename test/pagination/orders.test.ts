@@ -263,4 +263,21 @@ describe('cursors and orders', () => {
     expect(expiries.slice(-45).every((value) => value === null)).toBe(true);
     expect(expiries.slice(0, -45).every((value) => value !== null)).toBe(true);
   });
+
+  it('walks past keys whose expiry, written in SQL, lies past year 9999 or BC', async () => {
+    await sql`update api_keys set expires_at = case when name = 'key 2' then '10000-01-01 00:00:00.25+00'::timestamptz
+      else '0044-03-15 12:00:00+00 BC'::timestamptz end where principal_id = ${principal} and name in ('key 2', 'key 6')`.execute(app.db.kysely);
+    const { rows } = await sql<{ id: string }>`
+      select id from api_keys where principal_id = ${principal}
+      order by coalesce(expires_at, 'infinity'::timestamptz) asc, id asc`.execute(app.db.kysely);
+    const seen: string[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const connection: Connection = await page('EXPIRES_AT_ASC', principal, { first: 1, after });
+      seen.push(...connection.edges.map((edge) => edge.node.keyId));
+      if (!connection.pageInfo.hasNextPage) break;
+      after = connection.pageInfo.endCursor;
+    }
+    expect(seen).toEqual(rows.map((row) => row.id));
+  });
 });
