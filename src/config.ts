@@ -6,6 +6,15 @@ import type { CorsPolicy } from './http/cors.js';
 export interface Config {
   /** `postgres://…` to use PostgreSQL through `pg`; undefined for embedded PGlite. */
   readonly databaseUrl: string | undefined;
+  /**
+   * A direct session to the same primary, for what needs one (migrations, advisory locks, LISTEN)
+   * when `databaseUrl` is a transaction pooler; `databaseUrl` when unset.
+   */
+  readonly databaseDirectUrl: string | undefined;
+  /** A streaming replica of the primary for listings, counts and node lookups; undefined: the primary serves them. */
+  readonly databaseReadUrl: string | undefined;
+  /** Named prepared statements: always, never, or on each connection found to be a session of its own (see `createDb`). */
+  readonly preparedStatements: PreparedStatements;
   /** Where embedded PGlite keeps its files; `memory://` keeps nothing. */
   readonly pgliteDir: string;
   readonly port: number;
@@ -45,6 +54,8 @@ export interface TelemetryConfig {
   readonly serviceName: string;
 }
 
+export type PreparedStatements = 'auto' | 'on' | 'off';
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty', 'auto'] as const;
 
@@ -56,6 +67,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// (unset it to use embedded PGlite)');
   }
+  const [databaseDirectUrl, databaseReadUrl] = (['DATABASE_DIRECT_URL', 'DATABASE_READ_URL'] as const).map((name) => {
+    const url = env[name] || undefined;
+    if (url === undefined) return undefined;
+    if (!databaseUrl) throw new ConfigError(`${name} needs DATABASE_URL: it names another way to the same PostgreSQL server`);
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`${name} must start with postgres://`);
+    return url;
+  });
   const serviceKey = env.ASSISTANT_SERVICE_KEY || undefined;
   if (serviceKey !== undefined && serviceKey.length < 16) {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
@@ -63,6 +81,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const poolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
   return Object.freeze({
     databaseUrl,
+    databaseDirectUrl: databaseDirectUrl ?? databaseUrl,
+    databaseReadUrl,
+    preparedStatements: oneOf(env, 'DATABASE_PREPARED_STATEMENTS', ['auto', 'on', 'off'] as const, 'auto'),
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '127.0.0.1',

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { Kysely, PGliteDialect, PostgresDialect, type CompiledQuery, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
-import type { Config } from '../config.js';
+import type { Config, PreparedStatements } from '../config.js';
 import type { Database } from './database.js';
 import type { Gate } from './fair-share.js';
 import { lockDataDir } from './embedded-lock.js';
@@ -60,8 +60,9 @@ export interface Db {
 /**
  * PostgreSQL through a `pg` pool when `databaseUrl` is set, otherwise embedded PGlite.
  * Both sessions run in UTC and hand `timestamptz` back as text (see `PgTimestamp`).
+ * `preparedStatements` (default `auto`) is explained at `startSession`.
  */
-export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, options: DbOptions = {}): Db {
+export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { preparedStatements?: PreparedStatements }, options: DbOptions = {}): Db {
   const listeners: ((event: LogEvent) => void)[] = options.onQuery ? [options.onQuery] : [];
   const log = (event: LogEvent) => {
     for (const listener of listeners) listener(event);
@@ -75,7 +76,6 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       // An unreachable database must fail a request with 503 within seconds, never hang it.
       connectionTimeoutMillis: 3000,
       keepAlive: true,
-      options: `-c TimeZone=UTC -c statement_timeout=${timeouts ? STATEMENT_TIMEOUT_MS : 0}`,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
           if (oid === TIMESTAMPTZ) return identity;
@@ -89,7 +89,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       // The pool listens for errors only on idle clients; a client in use whose connection drops
       // emits one too, and its query fails anyway, so the process must not crash on it.
       client.on('error', () => {});
-      wrapQuery(client, timeouts ? QUERY_TIMEOUT_MS : undefined);
+      const session = startSession(client, config.preparedStatements ?? 'auto', timeouts ? STATEMENT_TIMEOUT_MS : 0);
+      wrapQuery(client, timeouts ? QUERY_TIMEOUT_MS : undefined, session);
     });
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
@@ -178,6 +179,41 @@ export function parseTextArray(value: string): (string | null)[] {
   return items && !items.includes('NULL') ? items : parseQuotedTextArray(value);
 }
 
+/** What a connection's first statement found out about it. */
+interface Session {
+  /** Whether statements go as named prepared statements on this connection. */
+  named: boolean;
+}
+
+/**
+ * Sets up a new connection with its first statement, queued before any other: the session's time
+ * zone is UTC, and, when the connection is a session of its own on the server, its
+ * `statement_timeout`. A connection is one when the server's `pg_backend_pid()` is the process
+ * id the connection was told at start (BackendKeyData). A pooler (pgbouncer, and any pooler that
+ * hands one client several server connections) sends an id of its own there, so through it
+ * - statements go unnamed with `auto`: in transaction pooling a statement prepared on one server
+ *   connection is missing on the next one, or already there under another client's name;
+ * - no `statement_timeout` is set, since it would stay on whichever server connection ran the SET;
+ *   the server's own setting for the role or database applies (see docs/operations.md).
+ * The time zone is safe to set either way: pgbouncer keeps TimeZone per client and sets it on
+ * every server connection it lends that client. With `auto`, statements go unnamed until this answers.
+ * Startup `options` (`-c TimeZone=…`) are not used, since pgbouncer refuses the connection over them.
+ */
+function startSession(client: pg.PoolClient, prepared: PreparedStatements, statementTimeoutMs: number): Session {
+  const session: Session = { named: prepared === 'on' };
+  const own = 'pg_backend_pid() = $1::int';
+  client.query({
+    text: `select ${own} as own, set_config('TimeZone', 'UTC', false),
+      case when ${own} then set_config('statement_timeout', $2, false) end`,
+    // Set by pg from BackendKeyData; absent from its types.
+    values: [(client as pg.PoolClient & { processID: number }).processID, String(statementTimeoutMs)],
+  }, (error: Error | null, result?: pg.QueryResult<{ own: boolean }>) => {
+    const ownSession = !error && result?.rows[0]?.own === true;
+    session.named = prepared === 'on' || (prepared === 'auto' && ownSession);
+  });
+  return session;
+}
+
 const statementNames = new Map<string, string>();
 
 /**
@@ -195,7 +231,7 @@ function statementName(text: string): string | undefined {
 
 /**
  * Wraps a pooled client's `query`, which Kysely calls with a statement and its values:
- * - each statement is prepared once per connection (see `statementName`);
+ * - each statement is prepared once per connection (see `statementName`) when `session.named`;
  * - a statement that gets no answer within `timeoutMs` closes its connection. Only a server that
  *   cannot answer at all (a network black hole) reaches that, since the server's own
  *   statement_timeout cancels anything slower; the statement fails with "Connection terminated"
@@ -205,12 +241,12 @@ function statementName(text: string): string | undefined {
  *   old generation: 33 KB a page, against under 1 KB with the callback form, which made each young
  *   collection several times dearer.
  */
-function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined): void {
+function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined, session: Session): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   const close = () => void client.end().catch(() => {});
   client.query = ((text: unknown, values?: unknown, ...rest: unknown[]) => {
     if (typeof text !== 'string' || rest.length > 0 || (values !== undefined && !Array.isArray(values))) return query(text, values, ...rest);
-    const name = values === undefined ? undefined : statementName(text);
+    const name = values === undefined || !session.named ? undefined : statementName(text);
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(close, timeoutMs);
       const settle = (error: Error | null, result?: unknown) => {
