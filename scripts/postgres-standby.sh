@@ -8,7 +8,7 @@
 #       copies it with pg_basebackup -R into DIR/standby, starts that as a hot standby streaming
 #       from it, and prints the two postmaster pids, primary first. Logs: DIR/{primary,standby}.log.
 #   scripts/postgres-standby.sh stop DIR
-#       stops both (standby first) by the pids in their postmaster.pid files, and waits.
+#       stops both (standby first, immediate shutdown) by the pids in their postmaster.pid files, and waits.
 #
 # User postgres, no password: postgres://postgres@127.0.0.1:PORT/postgres on either.
 set -euo pipefail
@@ -35,7 +35,7 @@ start)
   if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
   as_postgres "$bin/initdb" -D "$dir/primary" -U postgres -A trust --no-sync >"$dir/initdb.log"
   start_server primary "$primary_port"
-  as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/standby" -R -X stream -c fast
+  as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/standby" -R -X stream -c fast --no-sync
   start_server standby "$standby_port"
   echo "$(head -1 "$dir/primary/postmaster.pid") $(head -1 "$dir/standby/postmaster.pid")"
   ;;
@@ -43,8 +43,8 @@ stop)
   for server in standby primary; do
     [ -s "$dir/$server/postmaster.pid" ] || continue
     pid=$(head -1 "$dir/$server/postmaster.pid")
-    # SIGINT: PostgreSQL's fast shutdown.
-    kill -INT "$pid" 2>/dev/null || continue
+    # SIGQUIT: immediate shutdown. The folder is thrown away, so nothing needs to be written out.
+    kill -QUIT "$pid" 2>/dev/null || continue
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   ;;

@@ -13,6 +13,8 @@ export interface Config {
   readonly databaseDirectUrl: string | undefined;
   /** A streaming replica of the primary for listings, counts and node lookups; undefined: the primary serves them. */
   readonly databaseReadUrl: string | undefined;
+  /** How far behind the primary the replica may be and still serve reads. */
+  readonly databaseReadMaxLagMs: number;
   /** Named prepared statements: always, never, or on each connection found to be a session of its own (see `createDb`). */
   readonly preparedStatements: PreparedStatements;
   /** Where embedded PGlite keeps its files; `memory://` keeps nothing. */
@@ -83,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl,
     databaseDirectUrl: databaseDirectUrl ?? databaseUrl,
     databaseReadUrl,
+    databaseReadMaxLagMs: integer(env, 'DATABASE_READ_MAX_LAG_MS', 1000, 100, 600_000),
     preparedStatements: oneOf(env, 'DATABASE_PREPARED_STATEMENTS', ['auto', 'on', 'off'] as const, 'auto'),
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
     port: integer(env, 'PORT', 4000, 0, 65535),

@@ -64,10 +64,10 @@ builder.queryFields((t) => ({
       }),
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
-        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
+        const page = await listApiKeys(context.reads, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
         return {
           page,
-          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),
+          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position, page.readAt) })),
           pageInfo: {
             hasNextPage: page.hasNext,
             hasPreviousPage: page.hasPrevious,

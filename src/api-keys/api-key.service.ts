@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
+import { latest, type WalPosition } from '../db/wal-position.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
@@ -50,6 +52,8 @@ export interface KeyPage {
   hasPrevious: boolean;
   startCursor: string | null;
   endCursor: string | null;
+  /** What the page's cursors carry, so that the next page is read from no server behind this one. */
+  readAt: WalPosition | undefined;
   /** How many keys match across all pages; counted only when asked for. */
   total(): Promise<number>;
 }
@@ -88,27 +92,30 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
 }
 
 const emptyPage: KeyPage = {
-  items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, total: async () => 0,
+  items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, readAt: undefined, total: async () => 0,
 };
 
 /**
- * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
+ * One page of the keys the viewer may see, newest first (`created_at desc, id desc`), read where
+ * `reads` sends it: never from a server behind the one that served the cursors' page.
  * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
  */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
+export async function listApiKeys(reads: Reads, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
   const scope = visibleScope(viewer, filter);
   if (!scope) return emptyPage;
-  const { rows, hasNext, hasPrevious, total } = await findKeyPage(db, scope, page, withTotal);
+  const since = page.kind === 'keyset' ? latest(page.after?.readAt, page.before?.readAt) : undefined;
+  const { value: { rows, hasNext, hasPrevious, total }, readAt } = await reads.page((db) => findKeyPage(db, scope, page, withTotal), since);
   const items = rows.map(toApiKey);
   let counted = total === undefined ? undefined : Promise.resolve(total);
   return {
     items,
     hasNext,
     hasPrevious,
-    startCursor: items.length ? encodeCursor(items[0].position) : null,
-    endCursor: items.length ? encodeCursor(items[items.length - 1].position) : null,
-    total: () => (counted ??= countKeys(db, scope)),
+    startCursor: items.length ? encodeCursor(items[0].position, readAt) : null,
+    endCursor: items.length ? encodeCursor(items[items.length - 1].position, readAt) : null,
+    readAt,
+    total: () => (counted ??= reads.run((db) => countKeys(db, scope), readAt)),
   };
 }
 

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, PGliteDialect, PostgresDialect, type CompiledQuery, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
+import {
+  CompiledQuery, DeleteQueryNode, InsertQueryNode, Kysely, MergeQueryNode, PGliteDialect, PostgresDialect, RawNode, UpdateQueryNode, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Config, PreparedStatements } from '../config.js';
 import type { Database } from './database.js';
 import type { Gate } from './fair-share.js';
 import { lockDataDir } from './embedded-lock.js';
+import type { WalPosition } from './wal-position.js';
 
 const TIMESTAMPTZ = 1184;
 const TEXT_ARRAY = 1009;
@@ -25,6 +27,8 @@ export interface DbOptions {
    * rewrite every row of a large table. Requests keep both (default true).
    */
   timeouts?: boolean;
+  /** How long PostgreSQL may take to accept a connection (default 3000 ms). */
+  connectTimeoutMs?: number;
   /** Embedded only: start from this dump of a data folder (`PGlite.dumpDataDir`); tests copy one migrated template. */
   loadDataDir?: Blob;
 }
@@ -47,9 +51,11 @@ export interface Db {
   readonly embedded: boolean;
   /**
    * The same database, each statement (or transaction) of which waits for a turn at `gate`;
-   * with an `observer`, each statement is reported to it.
+   * with an `observer`, each statement is reported to it. With `onWrite`, a statement or
+   * transaction that wrote is followed by `pg_current_wal_lsn()` on its connection, given to
+   * `onWrite` before the write's caller hears of it: a replica past that position shows the write.
    */
-  through(gate: Gate, observer?: StatementObserver): Kysely<Database>;
+  through(gate: Gate, observer?: StatementObserver, onWrite?: (position: WalPosition) => void): Kysely<Database>;
   /** Calls `listener` for every statement on this database, after the `onQuery` given at creation. */
   onQuery(listener: (event: LogEvent) => void): void;
   /** Undefined for embedded PGlite, which has one connection and no pool. */
@@ -74,7 +80,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { p
       connectionString: config.databaseUrl,
       max: options.poolSize ?? 10,
       // An unreachable database must fail a request with 503 within seconds, never hang it.
-      connectionTimeoutMillis: 3000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
       keepAlive: true,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
@@ -124,28 +130,36 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { p
  * to them is never initialised: a transaction uses it only to send begin, commit and rollback on
  * a connection the shared executor provided.
  */
-function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): (gate: Gate, observer?: StatementObserver) => Kysely<Database> {
+function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): Db['through'] {
   const executor = kysely.getExecutor();
   const driver = config.dialect.createDriver();
-  return (gate, observer) => new Kysely<Database>({
+  return (gate, observer, onWrite) => new Kysely<Database>({
     config,
     dialect: config.dialect,
     driver,
     executor: executor.withConnectionProvider({
-      provideConnection: observer
-        ? (consumer, options) => gate.run(() => executor.provideConnection((connection) => consumer(observed(connection, observer)), options))
-        : (consumer, options) => gate.run(() => executor.provideConnection(consumer, options)),
+      provideConnection: (consumer, options) => gate.run(() => executor.provideConnection((connection) => {
+        const seen = observer ? observed(connection, observer) : connection;
+        return onWrite ? watchWrites(seen, consumer, onWrite) : consumer(seen);
+      }, options)),
     }),
   });
 }
 
-/**
- * `connection`, reporting each statement to `observer` (begin and commit of a transaction too).
- * A proxy, since drivers call private methods of their own connections (PGlite's transactions):
- * everything else reaches the connection itself.
- */
+/** `connection` with its `executeQuery` replaced. A proxy, since drivers call private methods of their own connections (PGlite's transactions). */
+function intercepted(connection: DatabaseConnection, executeQuery: DatabaseConnection['executeQuery']): DatabaseConnection {
+  return new Proxy(connection, {
+    get(target, property) {
+      if (property === 'executeQuery') return executeQuery;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** `connection`, reporting each statement to `observer` (begin and commit of a transaction too). */
 function observed(connection: DatabaseConnection, observer: StatementObserver): DatabaseConnection {
-  const executeQuery = <R>(query: CompiledQuery, options?: Parameters<DatabaseConnection['executeQuery']>[1]) => {
+  return intercepted(connection, <R>(query: CompiledQuery, options?: Parameters<DatabaseConnection['executeQuery']>[1]) => {
     const done = observer.statement(query.sql);
     return connection.executeQuery<R>(query, options).then((result) => {
       done();
@@ -154,14 +168,32 @@ function observed(connection: DatabaseConnection, observer: StatementObserver): 
       done(error);
       throw error;
     });
-  };
-  return new Proxy(connection, {
-    get(target, property) {
-      if (property === 'executeQuery') return executeQuery;
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
   });
+}
+
+/** Whether a statement may change rows: Kysely's writes, or SQL text that starts like one. */
+function writes(query: CompiledQuery): boolean {
+  const node = query.query;
+  if (InsertQueryNode.is(node) || UpdateQueryNode.is(node) || DeleteQueryNode.is(node) || MergeQueryNode.is(node)) return true;
+  return RawNode.is(node) && /^\s*(with|insert|update|delete|merge)\b/i.test(query.sql);
+}
+
+const walPosition = CompiledQuery.raw('select pg_current_wal_lsn()::text as position');
+
+/**
+ * Runs `consumer` (one statement, or a whole transaction up to its commit) on `connection`; when
+ * it wrote, reads the primary's WAL position on the same connection before handing the result on.
+ * With synchronous_commit on (PostgreSQL's default) a commit is written out before it returns, so
+ * the position is past it.
+ */
+async function watchWrites<T>(connection: DatabaseConnection, consumer: (connection: DatabaseConnection) => Promise<T>, onWrite: (position: WalPosition) => void): Promise<T> {
+  let wrote = false;
+  const result = await consumer(intercepted(connection, (query, options) => {
+    wrote ||= writes(query);
+    return connection.executeQuery(query, options);
+  }));
+  if (wrote) onWrite((await connection.executeQuery<{ position: WalPosition }>(walPosition)).rows[0].position);
+  return result;
 }
 
 const parseQuotedTextArray = (pg.types.getTypeParser as (oid: number) => (value: string) => (string | null)[])(TEXT_ARRAY);
