@@ -72,7 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const [databaseDirectUrl, databaseReadUrl] = (['DATABASE_DIRECT_URL', 'DATABASE_READ_URL'] as const).map((name) => {
     const url = env[name] || undefined;
     if (url === undefined) return undefined;
-    if (!databaseUrl) throw new ConfigError(`${name} needs DATABASE_URL: it names another way to the same PostgreSQL server`);
+    if (!databaseUrl) throw new ConfigError(`${name} needs DATABASE_URL, the primary it goes with`);
     if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`${name} must start with postgres://`);
     return url;
   });
