@@ -6,6 +6,7 @@
 #       writes DIR/pgbouncer.ini, starts pgbouncer on 127.0.0.1:PORT (as the postgres user when run
 #       as root: pgbouncer refuses to run as root), waits until it accepts connections and prints
 #       its pid. The server defaults to 127.0.0.1:5432. Installs Debian's pgbouncer when missing.
+#       DIR is handed to the postgres user: the folders above it must let that user in.
 #   scripts/pgbouncer.sh stop DIR
 #       stops the pgbouncer started in DIR, by the pid it wrote there, and waits until it is gone.
 #

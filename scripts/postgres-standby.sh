@@ -7,6 +7,7 @@
 #       initdb DIR/primary (trust authentication on 127.0.0.1, replication included), starts it,
 #       copies it with pg_basebackup -R into DIR/standby, starts that as a hot standby streaming
 #       from it, and prints the two postmaster pids, primary first. Logs: DIR/{primary,standby}.log.
+#       DIR is handed to the postgres user: the folders above it must let that user in.
 #   scripts/postgres-standby.sh stop DIR
 #       stops both (standby first, immediate shutdown) by the pids in their postmaster.pid files, and waits.
 #
