@@ -81,7 +81,7 @@ builder.queryFields((t) => ({
       complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
-        return toConnection(await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount')));
+        return toConnection(await listApiKeys(context.reads, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount')));
       },
     },
     ApiKeyConnection,

@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import type { Position } from '../pagination/cursor.js';
-import { emptyListing, toListing, type Listing } from '../pagination/listing.js';
+import { emptyListing, readListing, readSince, toListing, type Listing } from '../pagination/listing.js';
 import type { Page } from '../pagination/page.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
@@ -80,23 +81,24 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
 }
 
 /**
- * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
+ * One page of the keys the viewer may see, newest first (`created_at desc, id desc`), read where
+ * `reads` sends it: never from a server behind the one that served the cursors' page.
  * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
  */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
+export async function listApiKeys(reads: Reads, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
   const scope = visibleScope(viewer, filter);
   if (!scope) return emptyListing;
-  return toListing(await findKeyPage(db, scope, page, withTotal), toApiKey, () => countKeys(db, scope));
+  return readListing(reads, page, (db) => findKeyPage(db, scope, page, withTotal), toApiKey, (db) => countKeys(db, scope));
 }
 
 /**
  * For each of `principalIds`, the page `listApiKeys` answers with `principal_id` set to it: the
  * same visibility and filters, so a key sees no more of its principal's keys here than there.
- * One statement for all of them, in the order of `principalIds`.
+ * One statement for all of them, in the order of `principalIds`, read where `reads` sends it.
  */
 export async function listApiKeysOfPrincipals(
-  db: Kysely<Database>,
+  reads: Reads,
   viewer: Viewer,
   principalIds: readonly string[],
   page: Extract<Page, { kind: 'keyset' }>,
@@ -108,11 +110,11 @@ export async function listApiKeysOfPrincipals(
   if (!scope) return principalIds.map(() => emptyListing);
   const { principalId: only, ...within } = scope;
   const seen = (principalId: string) => only === undefined || only === principalId;
-  const pages = await findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal);
+  const { value: pages, readAt } = await reads.page((db) => findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal), readSince(page));
   return principalIds.map((principalId) => {
     if (!seen(principalId)) return emptyListing;
     const found = pages.get(principalId) ?? { rows: [], hasNext: false, hasPrevious: false, total: withTotal ? 0 : undefined };
-    return toListing(found, toApiKey, () => countKeys(db, { ...within, principalId }));
+    return toListing(found, toApiKey, () => reads.run((db) => countKeys(db, { ...within, principalId }), readAt), readAt);
   });
 }
 

@@ -15,11 +15,14 @@ export const listingComplexity = (args: ConnectionArgs, field = LISTING_COST) =>
   multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
 });
 
-/** A listing as a Relay connection; the listing stays along for `totalCount` (see `totalCountOf`). */
+/**
+ * A listing as a Relay connection, each cursor carrying where the page was read (`Listing.readAt`);
+ * the listing stays along for `totalCount` (see `totalCountOf`).
+ */
 export function toConnection<Item extends { position: Position }>(listing: Listing<Item>) {
   return {
     listing,
-    edges: listing.items.map((node) => ({ node, cursor: encodeCursor(node.position) })),
+    edges: listing.items.map((node) => ({ node, cursor: encodeCursor(node.position, listing.readAt) })),
     pageInfo: {
       hasNextPage: listing.hasNext,
       hasPreviousPage: listing.hasPrevious,

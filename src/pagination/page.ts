@@ -1,5 +1,5 @@
 import { badInput } from '../errors.js';
-import { decodeCursor, type Position } from './cursor.js';
+import { decodeCursor, type Cursor } from './cursor.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
@@ -12,7 +12,7 @@ export const MAX_OFFSET = 2n ** 63n - 1n;
  * is wanted (REST's has_more), which saves a lookup on the other side of the cursor.
  */
 export type Page =
-  | { kind: 'keyset'; limit: number; fromEnd: boolean; bothWays: boolean; after?: Position; before?: Position }
+  | { kind: 'keyset'; limit: number; fromEnd: boolean; bothWays: boolean; after?: Cursor; before?: Cursor }
   | { kind: 'offset'; limit: number; offset: bigint };
 
 /** A page of the keyset mode: every page but the deprecated offset mode's. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PgTimestamp } from '../../src/db/timestamp.js';
+import type { WalPosition } from '../../src/db/wal-position.js';
 import { AppError } from '../../src/errors.js';
 import { decodeCursor, encodeCursor } from '../../src/pagination/cursor.js';
 import { connectionPage, listPage } from '../../src/pagination/page.js';
@@ -21,6 +22,12 @@ describe('cursors', () => {
     expect(decodeCursor(encodeCursor(position), 'after')).toEqual(position);
   });
 
+  it('carry the WAL position their page was read at when there is a replica, and are the same as before without one', () => {
+    const readAt = '1A/B374D848' as WalPosition;
+    expect(decodeCursor(encodeCursor(position, readAt), 'after')).toEqual({ ...position, readAt });
+    expect(encodeCursor(position)).toBe(Buffer.from(`k1|${position.createdAt}|${position.id}`).toString('base64url'));
+  });
+
   it('are opaque url-safe strings', () => {
     expect(encodeCursor(position)).toMatch(/^[A-Za-z0-9_-]+$/);
   });
@@ -33,7 +40,8 @@ describe('cursors', () => {
     ['an offset PostgreSQL would refuse', Buffer.from(`k1|2026-01-01 00:00:00+99|${position.id}`).toString('base64url')],
     ['a bad uuid', Buffer.from(`k1|${position.createdAt}|not-a-uuid`).toString('base64url')],
     ['SQL in the timestamp', Buffer.from(`k1|2026-01-01'; drop table api_keys; --|${position.id}`).toString('base64url')],
-    ['extra fields', Buffer.from(`k1|${position.createdAt}|${position.id}|x`).toString('base64url')],
+    ['a malformed WAL position', Buffer.from(`k1|${position.createdAt}|${position.id}|x`).toString('base64url')],
+    ['extra fields', Buffer.from(`k1|${position.createdAt}|${position.id}|0/1|x`).toString('base64url')],
   ])('refuse %s with a 422 naming the argument', (_what, cursor) => {
     const error = refusal(() => decodeCursor(cursor, 'before'));
     expect(error.status).toBe(422);
