@@ -149,7 +149,7 @@ builder.queryFields((t) => ({
       complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
         const { page, options } = keyListing(args, selectsField(info, 'totalCount'));
-        return toConnection(await listApiKeys(context.db, await context.viewer(), page, options));
+        return toConnection(await listApiKeys(context.reads, await context.viewer(), page, options));
       },
     },
     ApiKeyConnection,

@@ -50,10 +50,10 @@ const listParameters = [...pageParameters, ...(Object.keys(filterParameters) as 
 type ListParameter = (typeof listParameters)[number];
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
-async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
+async function listApiKeysRoute({ reads, viewer, query }: RestRequest): Promise<RestAnswer> {
   const params = readQuery(query, listParameters);
   const page = readListPage(params);
-  const result = await listApiKeys(db, viewer, page, { filter: filterParams(params), withTotal: true });
+  const result = await listApiKeys(reads, viewer, page, { filter: filterParams(params), withTotal: true });
   return listingAnswer(result, page, result.items.map(toApiKeyRead));
 }
 
@@ -95,8 +95,8 @@ function createApiKeyRoute(limits: KeyLimits) {
 }
 
 /** `GET /api/v1/api-keys/{id}`. */
-async function getApiKeyRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
-  return envelope(toApiKeyRead(await getApiKey(db, viewer, params.id!)));
+async function getApiKeyRoute({ reads, viewer, params }: RestRequest): Promise<RestAnswer> {
+  return envelope(toApiKeyRead(await reads.run((db) => getApiKey(db, viewer, params.id!))));
 }
 
 /** `DELETE /api/v1/api-keys/{id}`: revokes for good; repeating it answers the same. */

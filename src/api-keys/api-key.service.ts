@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import type { Position } from '../pagination/cursor.js';
-import { emptyListing, toListing, type Listing } from '../pagination/listing.js';
-import { newestFirst } from '../pagination/order.js';
+import { emptyListing, readListing, readSince, toListing, type Listing } from '../pagination/listing.js';
 import type { KeysetPage, Page } from '../pagination/page.js';
 import type { FieldNames } from '../input/name.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
@@ -94,26 +94,26 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
 
 /**
  * One page of the keys the viewer may see, in the page's order (newest first, `created_at desc,
- * id desc`, unless it names another), narrowed by `options.filter`.
+ * id desc`, unless it names another), narrowed by `options.filter`, read where `reads` sends it:
+ * never from a server behind the one that served the cursors' page.
  *
- * @example listApiKeys(db, viewer, connectionPage({ first: 20 }, orders.EXPIRES_AT_ASC), { filter: { isActive: true } })
+ * @example listApiKeys(reads, viewer, connectionPage({ first: 20 }, orders.EXPIRES_AT_ASC), { filter: { isActive: true } })
  */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, options: ListOptions = {}): Promise<KeyPage> {
+export async function listApiKeys(reads: Reads, viewer: Viewer, page: Page, options: ListOptions = {}): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
   const filter = validateKeyFilter(options.filter ?? {}, options.fieldNames);
   const scope = visibleScope(viewer, filter);
   if (!scope) return emptyListing;
-  const order = page.kind === 'keyset' ? page.order : newestFirst;
-  return toListing(await findKeyPage(db, scope, page, options.withTotal), toApiKey, () => countKeys(db, scope), order);
+  return readListing(reads, page, (db) => findKeyPage(db, scope, page, options.withTotal), toApiKey, (db) => countKeys(db, scope));
 }
 
 /**
  * For each of `principalIds`, the page `listApiKeys` answers with `principal_id` set to it: the
  * same visibility, filters and order, so a key sees no more of its principal's keys here than
- * there. One statement for all of them, in the order of `principalIds`.
+ * there. One statement for all of them, in the order of `principalIds`, read where `reads` sends it.
  */
 export async function listApiKeysOfPrincipals(
-  db: Kysely<Database>,
+  reads: Reads,
   viewer: Viewer,
   principalIds: readonly string[],
   page: KeysetPage,
@@ -125,11 +125,11 @@ export async function listApiKeysOfPrincipals(
   const { principalId: only, ...within } = scope;
   const seen = (principalId: string) => only === undefined || only === principalId;
   const { withTotal = false } = options;
-  const pages = await findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal);
+  const { value: pages, readAt } = await reads.page((db) => findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal), readSince(page));
   return principalIds.map((principalId) => {
     if (!seen(principalId)) return emptyListing;
     const found = pages.get(principalId) ?? { rows: [], hasNext: false, hasPrevious: false, total: withTotal ? 0 : undefined };
-    return toListing(found, toApiKey, () => countKeys(db, { ...within, principalId }), page.order);
+    return toListing(found, toApiKey, () => reads.run((db) => countKeys(db, { ...within, principalId }), readAt), readAt, page.order);
   });
 }
 

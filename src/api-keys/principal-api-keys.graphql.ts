@@ -21,7 +21,7 @@ builder.objectField(PrincipalRef, 'apiKeys', (t) =>
         // Fields that ask for the same page of keys share one batch: one statement for all their principals.
         const shape = JSON.stringify([args.first, args.last, args.after, args.before, args.orderBy, options.filter, options.withTotal]);
         const pages = context.loader(`Principal.apiKeys ${shape}`, async (principalIds: readonly string[]) =>
-          listApiKeysOfPrincipals(context.db, await context.viewer(), principalIds, page, options));
+          listApiKeysOfPrincipals(context.reads, await context.viewer(), principalIds, page, options));
         return toConnection(await pages.load(principal.id));
       },
     },

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Config } from '../config.js';
 import { createDb, type Db } from '../db/create-db.js';
 import { migrate } from '../db/migrate.js';
+import { primaryReads } from '../db/reads.js';
 import { describeOpenFailure } from '../db/open-failure.js';
 import { AppError, toAppError } from '../errors.js';
 import { operatorViewer } from '../auth/viewer.js';
@@ -114,7 +115,7 @@ const commands: Record<string, Command> = {
       return async (db, io) => {
         const principalId = values.principal === undefined ? undefined : (await principalOf(db, values.principal as string)).id;
         const filter = { principalId, ...(values.revoked && { isRevoked: true }), ...(values.active && { isActive: true }) };
-        const page = await listApiKeys(db.kysely, operatorViewer, listPage({ limit, after }), { filter });
+        const page = await listApiKeys(primaryReads(db.kysely), operatorViewer, listPage({ limit, after }), { filter });
         if (values.json) return json(io, { keys: page.items.map(toApiKeyRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No keys.');
         else keyTable(io, page.items);
@@ -186,7 +187,7 @@ const commands: Record<string, Command> = {
       const limit = pageSize(values, 20);
       const after = cursor(values, 'list-principals');
       return async (db, io) => {
-        const page = await listPrincipals(db.kysely, operatorViewer, listPage({ limit, after }));
+        const page = await listPrincipals(primaryReads(db.kysely), operatorViewer, listPage({ limit, after }));
         if (values.json) return json(io, { principals: page.items.map(toPrincipalRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No principals.');
         else principalTable(io, page.items);

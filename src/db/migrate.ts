@@ -46,11 +46,12 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
 /**
  * Migrates the database `db` was opened on. On PostgreSQL that goes through a connection of its
  * own without the request timeouts: a migration may rewrite every row (the key counters are
- * backfilled from every key), which takes far longer than a request may on a large table.
+ * backfilled from every key), which takes far longer than a request may on a large table. It is
+ * a session on the server itself (`databaseDirectUrl`), not one lent by a transaction pooler.
  */
-export async function migrate(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, db: Db): Promise<string[]> {
+export async function migrate(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & Partial<Pick<Config, 'databaseDirectUrl' | 'preparedStatements'>>, db: Db): Promise<string[]> {
   if (db.embedded) return migrateToLatest(db);
-  const unbounded = createDb(config, { timeouts: false, poolSize: 1 });
+  const unbounded = createDb({ ...config, databaseUrl: config.databaseDirectUrl ?? config.databaseUrl }, { timeouts: false, poolSize: 1 });
   try {
     return await migrateToLatest(unbounded);
   } finally {

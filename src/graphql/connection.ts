@@ -14,7 +14,10 @@ export const listingComplexity = (args: ConnectionArgs, field = LISTING_COST) =>
   multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
 });
 
-/** A listing as a Relay connection; the listing stays along for `totalCount` (see `totalCountOf`). */
+/**
+ * A listing as a Relay connection, each cursor in the page's order and carrying where the page was
+ * read (`Listing.readAt`); the listing stays along for `totalCount` (see `totalCountOf`).
+ */
 export function toConnection<Item>(listing: Listing<Item>) {
   return {
     listing,

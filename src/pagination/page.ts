@@ -1,5 +1,5 @@
 import { badInput } from '../errors.js';
-import { decodeCursor, type Position } from './cursor.js';
+import { decodeCursor, type Cursor } from './cursor.js';
 import { newestFirst, type Order } from './order.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -13,7 +13,7 @@ export const MAX_OFFSET = 2n ** 63n - 1n;
  * is wanted (REST's has_more), which saves a lookup on the other side of the cursor.
  */
 export type Page =
-  | { kind: 'keyset'; order: Order; limit: number; fromEnd: boolean; bothWays: boolean; after?: Position; before?: Position }
+  | { kind: 'keyset'; order: Order; limit: number; fromEnd: boolean; bothWays: boolean; after?: Cursor; before?: Cursor }
   // Offset mode is the REST listing's deprecated one, and newest first like all of it.
   | { kind: 'offset'; limit: number; offset: bigint };
 
