@@ -21,7 +21,7 @@ import { envelope, errorAnswer, type RestAnswer } from './http/envelope.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
 import { RequestLimiter } from './http/rate-limit.js';
-import { createRouter } from './http/rest.js';
+import { createRouter, runOperation } from './http/rest.js';
 import type { RequestRecord } from './observability/request-record.js';
 import { Telemetry } from './observability/telemetry.js';
 import { useObservation } from './observability/use-observation.js';
@@ -138,11 +138,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
-      const { template, route, params } = router.match(exchange.method, exchange.path);
+      const { template, operation, params } = router.match(exchange.method, exchange.path);
       exchange.record.route = template;
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      const db = share.for(exchange.caller, exchange.record);
+      return runOperation(operation, { viewer, db, params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { AppError, toAppError } from '../errors.js';
 
 /** What a REST route answers: the pipeline writes it, with the headers every answer carries. */
@@ -15,6 +16,36 @@ export function envelope(result: unknown, meta: unknown = null, init: { status?:
     body: { result, success: true, suggestion: '', message: init.message ?? '', meta },
   };
 }
+
+/** The success envelope's schema, around an answer's `result` and its `meta` (null but for listings). */
+export const envelopeSchema = (result: z.ZodType, meta: z.ZodType = z.null()) =>
+  z.strictObject({
+    result,
+    success: z.literal(true),
+    suggestion: z.literal('').meta({ description: 'Empty on success.' }),
+    message: z.string().meta({ description: 'Empty, or a notice about the request, e.g. that offset paging is deprecated.' }),
+    meta,
+  });
+
+/** A listing's `meta`, as the seed names it. */
+export const paginationMetaSchema = z.strictObject({
+  total: z.int().min(0).meta({ description: 'How many items match the caller\'s visibility and filters, across all pages.' }),
+  offset: z.int().min(0).nullable().meta({ description: 'In offset mode, the offset asked for; otherwise null.' }),
+  limit: z.int().min(1).nullable().meta({ description: 'In offset mode, the limit asked for; otherwise null.' }),
+  has_more: z.boolean().meta({ description: 'Paging forward (or with offset), whether older items exist; with before, whether newer ones do.' }),
+  after: z.string().nullable().meta({ description: 'The cursor of the last item on the page: pass it as after for the next page. Null on an empty page.' }),
+  before: z.string().nullable().meta({ description: 'The cursor of the first item on the page: pass it as before for the preceding page. Null on an empty page.' }),
+}).meta({
+  id: 'PaginationMeta',
+  description: 'Pagination metadata for list responses. The cursor fields (has_more, after, before) are always populated, in offset mode too; the legacy fields (offset, limit) only when the caller uses the deprecated offset parameter.',
+});
+
+/** Every non-2xx answer's body. */
+export const errorSchema = z.strictObject({
+  success: z.literal(false),
+  error: z.string().meta({ description: 'What is wrong, naming the parameter or field and its allowed range.' }),
+  suggestion: z.string().meta({ description: 'How to fix it.' }),
+}).meta({ id: 'Error', description: 'The error envelope: never a stack trace or SQL.' });
 
 /** The REST error body: `{success: false, error, suggestion}`, never a stack or SQL. */
 export const errorBody = (error: string, suggestion: string) => ({ success: false, error, suggestion });

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { badInput } from '../errors.js';
+import { integerParameter } from '../input/request-schema.js';
 import { decodeCursor, type Position } from './cursor.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -49,6 +51,19 @@ export interface ListParams {
   after?: string;
   before?: string;
 }
+
+/**
+ * The REST listing's page parameters, as its query schema reads them (`/openapi.json` shows them
+ * so); `listPage` checks the ranges and decodes the cursors.
+ */
+export const pageQuery = {
+  after: z.string().optional().meta({ description: 'A cursor for forward pagination. Pass the after value from a previous response to retrieve the next page.' }),
+  before: z.string().optional().meta({ description: 'A cursor for backward pagination. Pass the before value from a previous response to retrieve the preceding page (still listed newest first).' }),
+  offset: integerParameter('offset', 0n, MAX_OFFSET).optional()
+    .meta({ deprecated: true, description: 'Deprecated. Use after/before cursors instead. Skips this many items; any offset, even 0, selects offset mode.' }),
+  limit: integerParameter('limit', 1n, BigInt(MAX_PAGE_SIZE)).optional()
+    .meta({ default: DEFAULT_PAGE_SIZE, description: `The maximum number of items to return. Range: [1, ${MAX_PAGE_SIZE}].` }),
+};
 
 /**
  * The REST listing's parameters: `after` pages forward, `before` backward (still newest first),
