@@ -18,6 +18,8 @@ import { useAdmission } from './graphql/admission.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { envelope, errorAnswer, type RestAnswer } from './http/envelope.js';
+import { createDocs } from './http/docs.js';
+import { openApiDocument, type OpenApiDocument } from './http/openapi.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
 import { RequestLimiter } from './http/rate-limit.js';
@@ -32,6 +34,8 @@ export interface App {
   /** The HTTP server's handler: the one request pipeline. */
   listener: RequestListener;
   yoga: YogaServerInstance<GraphqlServerContext, Context>;
+  /** The REST API's OpenAPI 3.1 document, served at `/openapi.json`. */
+  openapi: OpenApiDocument;
   db: Db;
   authenticator: Authenticator;
   /** Batched `last_used_at` writes. */
@@ -97,6 +101,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return viewer;
   };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
+  const openapi = openApiDocument(router.routes);
+  const pages = createDocs(openapi);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,
@@ -137,6 +143,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     },
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
+    pages: (exchange) => pages(exchange.method, exchange.path, exchange.header('accept')),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
       const { template, operation, params } = router.match(exchange.method, exchange.path);
       exchange.record.route = template;
@@ -174,6 +181,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const app: App = {
     listener: createPipeline(parts),
     yoga,
+    openapi,
     db,
     authenticator,
     lastUsed,

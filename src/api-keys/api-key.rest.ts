@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { requireScope } from '../auth/viewer.js';
 import { envelope, envelopeSchema, paginationMetaSchema } from '../http/envelope.js';
 import { operation, type RouteTable } from '../http/rest.js';
-import { timestampField, uuidField } from '../http/schema-fields.js';
+import { orNull, timestampField, uuidField } from '../http/schema-fields.js';
 import { nameField } from '../input/name.js';
 import { booleanParameter, uuidParameter } from '../input/request-schema.js';
 import { listPage, pageQuery } from '../pagination/page.js';
@@ -35,14 +35,14 @@ export const apiKeyReadSchema = z.strictObject({
   name: z.string().meta({ description: 'What the key is for.' }),
   key_prefix: z.string().meta({ description: 'The raw key\'s first 11 characters (`ak_` and 8 more), to match a listing row to the key you hold.', examples: ['ak_3fA9bQ7x'] }),
   scopes: z.array(z.string()).meta({ description: '`api_keys:read`, `api_keys:write`, or `*` for everything.' }),
-  expires_at: timestampField('When the key stops working; null for never.').nullable(),
-  last_used_at: timestampField('When the key was last used, recorded within a few seconds; null before its first use.').nullable(),
+  expires_at: orNull(timestampField('When the key stops working; null for never.')),
+  last_used_at: orNull(timestampField('When the key was last used, recorded within a few seconds; null before its first use.')),
   is_revoked: z.boolean().meta({ description: 'Revoked for good.' }),
-  revoked_at: timestampField('When it was revoked; null while it is not.').nullable(),
+  revoked_at: orNull(timestampField('When it was revoked; null while it is not.')),
   created_at: timestampField('When it was created.'),
   updated_at: timestampField('When it last changed (use does not count).'),
-  delegation_id: uuidField('The delegation the key acts under, if any.').nullable(),
-  pact_id: uuidField('The pact the key is bound to, if any: such a key sees only keys of its pact.').nullable(),
+  delegation_id: orNull(uuidField('The delegation the key acts under, if any.')),
+  pact_id: orNull(uuidField('The pact the key is bound to, if any: such a key sees only keys of its pact.')),
 }).meta({ id: 'ApiKeyRead', description: 'An API key. The raw key is never part of it.' });
 
 const listQuery = z.strictObject({

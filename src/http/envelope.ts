@@ -30,7 +30,8 @@ export const envelopeSchema = (result: z.ZodType, meta: z.ZodType = z.null()) =>
 /** A listing's `meta`, as the seed names it. */
 export const paginationMetaSchema = z.strictObject({
   total: z.int().min(0).meta({ description: 'How many items match the caller\'s visibility and filters, across all pages.' }),
-  offset: z.int().min(0).nullable().meta({ description: 'In offset mode, the offset asked for; otherwise null.' }),
+  // Up to 2^63 - 1, past what a JSON number holds exactly (the seed prints it as 9223372036854776000).
+  offset: z.number().min(0).meta({ type: 'integer' }).nullable().meta({ description: 'In offset mode, the offset asked for; otherwise null.' }),
   limit: z.int().min(1).nullable().meta({ description: 'In offset mode, the limit asked for; otherwise null.' }),
   has_more: z.boolean().meta({ description: 'Paging forward (or with offset), whether older items exist; with before, whether newer ones do.' }),
   after: z.string().nullable().meta({ description: 'The cursor of the last item on the page: pass it as after for the next page. Null on an empty page.' }),
@@ -42,7 +43,7 @@ export const paginationMetaSchema = z.strictObject({
 
 /** Every non-2xx answer's body. */
 export const errorSchema = z.strictObject({
-  success: z.literal(false),
+  success: z.literal(false).meta({ description: 'Always false on an error.' }),
   error: z.string().meta({ description: 'What is wrong, naming the parameter or field and its allowed range.' }),
   suggestion: z.string().meta({ description: 'How to fix it.' }),
 }).meta({ id: 'Error', description: 'The error envelope: never a stack trace or SQL.' });

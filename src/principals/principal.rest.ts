@@ -49,11 +49,11 @@ const createPrincipalOperation = operation({
   responses: {
     201: {
       description: 'Created.',
-      schema: envelopeSchema(z.strictObject({ created: z.literal(true), ...principalReadShape }).meta({ id: 'CreatedPrincipal' })),
+      schema: envelopeSchema(z.strictObject({ created: z.literal(true).meta({ description: 'True: this request created it.' }), ...principalReadShape }).meta({ id: 'CreatedPrincipal' })),
     },
     200: {
       description: 'A principal with this `external_id` existed already: it is answered unchanged.',
-      schema: envelopeSchema(z.strictObject({ created: z.literal(false), ...principalReadShape }).meta({ id: 'ExistingPrincipal' })),
+      schema: envelopeSchema(z.strictObject({ created: z.literal(false).meta({ description: 'False: it existed already.' }), ...principalReadShape }).meta({ id: 'ExistingPrincipal' })),
     },
   },
   errors: {
