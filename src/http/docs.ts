@@ -23,6 +23,7 @@ const startScript = `window.ui = SwaggerUIBundle({
   url: '/openapi.json',
   dom_id: '#docs',
   deepLinking: true,
+  displayOperationId: true,
   validatorUrl: null,
   displayRequestDuration: true,
   defaultModelsExpandDepth: 0,
