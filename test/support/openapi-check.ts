@@ -13,7 +13,17 @@ const beforeRouting = new Set([404, 405, 413, 422, 429]);
  */
 export type AnswerCheck = (method: string, url: string, status: number, body: string) => string | undefined;
 
+/** Checks by document, so that the test servers of one file (the same document) share one. */
+const made = new Map<string, AnswerCheck>();
+
 export function answerCheck(document: OpenApiDocument): AnswerCheck {
+  const text = JSON.stringify(document);
+  let check = made.get(text);
+  if (!check) made.set(text, (check = makeCheck(document)));
+  return check;
+}
+
+function makeCheck(document: OpenApiDocument): AnswerCheck {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats.default(ajv);
   ajv.addSchema(document as object, 'openapi');
@@ -28,6 +38,14 @@ export function answerCheck(document: OpenApiDocument): AnswerCheck {
     pattern: new RegExp(`^${template.replace(/\{\w+\}/g, '[^/]+')}/?$`),
   }));
   const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+  const pointerOf = (template: string, verb: string, status: string) => `/paths/${escape(template)}/${verb}/responses/${status}/content/application~1json/schema`;
+  // Compiled now, not on a test's first answers: a test that times its requests (the rate limit) must not pay for it.
+  validator('/components/schemas/Error');
+  for (const [template, methods] of Object.entries(document.paths)) {
+    for (const [verb, operation] of Object.entries(methods as Record<string, { responses: Record<string, unknown> }>)) {
+      for (const status of Object.keys(operation.responses)) validator(pointerOf(template, verb, status));
+    }
+  }
 
   return (method, url, status, body) => {
     const path = url.split('?')[0]!;
@@ -42,7 +60,7 @@ export function answerCheck(document: OpenApiDocument): AnswerCheck {
       pointer = '/components/schemas/Error';
     } else {
       if (!operation.responses[String(status)]) return `${where}, a status /openapi.json does not list for ${verb.toUpperCase()} ${template}`;
-      pointer = `/paths/${escape(template!)}/${verb}/responses/${status}/content/application~1json/schema`;
+      pointer = pointerOf(template!, verb, String(status));
     }
     if (method === 'HEAD') return undefined;
     let value: unknown;
