@@ -21,11 +21,13 @@ import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { addressReader } from './http/client-address.js';
 import { envelope, errorAnswer, retryHeaders, type RestAnswer } from './http/envelope.js';
+import { createDocs } from './http/docs.js';
+import { openApiDocument, type OpenApiDocument } from './http/openapi.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
 import { LimitStore } from './http/limit-store.js';
 import { RequestLimiter } from './http/rate-limit.js';
-import { createRouter } from './http/rest.js';
+import { createRouter, runOperation } from './http/rest.js';
 import type { RequestRecord } from './observability/request-record.js';
 import { Telemetry } from './observability/telemetry.js';
 import { useObservation } from './observability/use-observation.js';
@@ -36,6 +38,8 @@ export interface App {
   /** The HTTP server's handler: the one request pipeline. */
   listener: RequestListener;
   yoga: YogaServerInstance<GraphqlServerContext, Context>;
+  /** The REST API's OpenAPI 3.1 document, served at `/openapi.json`. */
+  openapi: OpenApiDocument;
   db: Db;
   authenticator: Authenticator;
   /** Batched `last_used_at` writes. */
@@ -105,6 +109,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return viewer;
   };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
+  const openapi = openApiDocument(router.routes);
+  const pages = createDocs(openapi);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,
@@ -143,12 +149,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limit: (exchange) => limits.caller?.take(exchange.caller, exchange),
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
+    pages: (exchange) => pages(exchange.method, exchange.path, exchange.header('accept')),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
-      const { template, route, params } = router.match(exchange.method, exchange.path);
+      const { template, operation, params } = router.match(exchange.method, exchange.path);
       exchange.record.route = template;
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      const db = share.for(exchange.caller, exchange.record);
+      return runOperation(operation, { viewer, db, params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
@@ -179,6 +187,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const app: App = {
     listener: createPipeline(parts),
     yoga,
+    openapi,
     db,
     authenticator,
     lastUsed,

@@ -1,10 +1,12 @@
+import { z } from 'zod';
 import { requireScope } from '../auth/viewer.js';
-import { badInput } from '../errors.js';
-import { envelope, type RestAnswer } from '../http/envelope.js';
-import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
-import { listingAnswer, pageParameters, readListPage, readQuery } from '../http/listing.js';
-import type { RestRequest, RouteTable } from '../http/rest.js';
-import { requireUuid } from '../uuid.js';
+import { envelope, envelopeSchema } from '../http/envelope.js';
+import { listingAnswer, listingResponse, pageQuery, pageRefusals, queryPage } from '../http/listing.js';
+import { operation, type RouteTable } from '../http/rest.js';
+import { orNull, timestampField, uuidField } from '../http/schema-fields.js';
+import { nameField } from '../input/name.js';
+import { booleanParameter, uuidParameter } from '../input/request-schema.js';
+import { MAX_SCOPES, scopePattern } from './api-key.input.js';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
@@ -26,70 +28,146 @@ export function toApiKeyRead(key: ApiKey) {
   };
 }
 
-const listParameters = [...pageParameters, 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
-type ListParameter = (typeof listParameters)[number];
+/** The seed's `ApiKeyRead`, as answers carry it. */
+export const apiKeyReadSchema = z.strictObject({
+  id: uuidField('The key\'s id: GraphQL\'s `keyId`.'),
+  principal_id: uuidField('The principal the key belongs to.'),
+  name: z.string().meta({ description: 'What the key is for.' }),
+  key_prefix: z.string().meta({ description: 'The raw key\'s first 11 characters (`ak_` and 8 more), to match a listing row to the key you hold.', examples: ['ak_3fA9bQ7x'] }),
+  scopes: z.array(z.string()).meta({ description: '`api_keys:read`, `api_keys:write`, or `*` for everything.' }),
+  expires_at: orNull(timestampField('When the key stops working; null for never.')),
+  last_used_at: orNull(timestampField('When the key was last used, recorded within a few seconds; null before its first use.')),
+  is_revoked: z.boolean().meta({ description: 'Revoked for good.' }),
+  revoked_at: orNull(timestampField('When it was revoked; null while it is not.')),
+  created_at: timestampField('When it was created.'),
+  updated_at: timestampField('When it last changed (use does not count).'),
+  delegation_id: orNull(uuidField('The delegation the key acts under, if any.')),
+  pact_id: orNull(uuidField('The pact the key is bound to, if any: such a key sees only keys of its pact.')),
+}).meta({ id: 'ApiKeyRead', description: 'An API key. The raw key is never part of it.' });
+
+const listQuery = z.strictObject({
+  ...pageQuery,
+  principal_id: uuidParameter('principal_id').optional().meta({ description: 'Only keys of this principal. The assistant service only: a key gets 403.' }),
+  pact_id: uuidParameter('pact_id').optional().meta({ description: 'Only keys bound to this pact, within what the caller may see.' }),
+  delegation_id: uuidParameter('delegation_id').optional().meta({ description: 'Only keys of this delegation, within what the caller may see.' }),
+  is_revoked: booleanParameter('is_revoked').optional().meta({ description: 'Only revoked keys (`true`) or only keys not revoked (`false`).' }),
+});
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
-async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
-  const params = readQuery(query, listParameters);
-  const page = readListPage(params);
-  const result = await listApiKeys(db, viewer, page, filterParams(params), true);
-  return listingAnswer(result, page, result.items.map(toApiKeyRead));
-}
+const listApiKeysOperation = operation({
+  operationId: 'listApiKeys',
+  summary: 'List API keys',
+  description: 'The keys the caller may see, newest first (`created_at`, then `id`, descending): a key sees its own principal\'s keys (only those of its pact, if it is bound to one); the assistant service sees every key. Page with the `after` / `before` cursors of `meta`; `offset` still works but is deprecated. The cursors are the same as GraphQL\'s.',
+  tag: 'API keys',
+  callers: 'key or service',
+  query: listQuery,
+  responses: { 200: listingResponse(apiKeyReadSchema, 'One page of keys, and where it stands in the listing.') },
+  errors: {
+    403: 'The key lacks the `api_keys:read` scope, or a key passed `principal_id`.',
+    422: `A parameter out of range or malformed: ${pageRefusals}, a bad uuid or boolean; or a listing the database cancelled at its statement timeout.`,
+  },
+  async handle({ db, viewer, query }) {
+    const { after, before, offset, limit, ...filter } = query;
+    const page = queryPage({ after, before, offset, limit });
+    const result = await listApiKeys(db, viewer, page, keyFilter(filter), true);
+    return listingAnswer(result, page, result.items.map(toApiKeyRead));
+  },
+});
 
-function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {
+function keyFilter(params: { principal_id?: string; pact_id?: string; delegation_id?: string; is_revoked?: boolean }): KeyFilter {
   const filter: KeyFilter = {};
-  for (const [name, field] of [['principal_id', 'principalId'], ['pact_id', 'pactId'], ['delegation_id', 'delegationId']] as const) {
-    const value = params[name];
-    if (value === undefined) continue;
-    filter[field] = requireUuid(value, name);
-  }
-  const isRevoked = params.is_revoked;
-  if (isRevoked !== undefined) {
-    if (isRevoked !== 'true' && isRevoked !== 'false') {
-      throw badInput(`is_revoked must be true or false, got "${isRevoked.slice(0, 40)}"`, 'Pass is_revoked=true or is_revoked=false.');
-    }
-    filter.isRevoked = isRevoked === 'true';
-  }
+  if (params.principal_id !== undefined) filter.principalId = params.principal_id;
+  if (params.pact_id !== undefined) filter.pactId = params.pact_id;
+  if (params.delegation_id !== undefined) filter.delegationId = params.delegation_id;
+  if (params.is_revoked !== undefined) filter.isRevoked = params.is_revoked;
   return filter;
 }
 
-const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
+const optionalUuid = (description: string) => z.string().nullish().meta({ format: 'uuid', description });
+
+const createBody = z.strictObject({
+  name: nameField('What the key is for, e.g. "ci deploy".'),
+  scopes: z.array(z.string().meta({ pattern: `^\\*$|${scopePattern.source}` })).nullish()
+    .meta({ maxItems: MAX_SCOPES, description: 'Scopes of the form `resource:action`, or `*` for all; duplicates are dropped. Default: `["*"]` from the service, the creating key\'s own scopes from a key, which can grant no scope it lacks.' }),
+  expires_at: z.string().nullish().meta({ format: 'date-time', description: 'When the key stops working: ISO 8601 with `Z` or an offset, in the future, up to microseconds. Default: never, or the creating key\'s own expiry, which a key cannot outlive.' }),
+  principal_id: optionalUuid('Whose key: required from the assistant service, and must name an existing principal; from a key, ignored (the key\'s own principal is used).'),
+  pact_id: optionalUuid('The pact to bind the key to. A pact-bound key creates keys of its own pact only.'),
+  delegation_id: optionalUuid('The delegation the key acts under.'),
+}).meta({ id: 'CreateApiKeyRequest', description: '`null` means the same as leaving an optional field out.' });
+
+const createdKeySchema = z.strictObject({
+  api_key: apiKeyReadSchema,
+  raw_key: z.string().regex(/^ak_[A-Za-z0-9_-]{43}$/).meta({ description: 'The key itself: shown in this answer only, never again (the gateway keeps its sha256).' }),
+}).meta({ id: 'CreatedApiKey' });
 
 /** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
-function createApiKeyRoute(limits: KeyLimits) {
-  return async ({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> => {
-    requireScope(viewer, 'api_keys:write');
-    const body = readJsonObject(text, createFields);
+const createApiKeyOperation = (limits: KeyLimits) => operation({
+  operationId: 'createApiKey',
+  summary: 'Create an API key',
+  description: 'Mints a key for a principal and answers its raw value once, with `Cache-Control: no-store`. A key can never mint more than it holds: no scope it lacks, no other pact, no later expiry.',
+  tag: 'API keys',
+  callers: 'key or service',
+  authorize: (viewer) => requireScope(viewer, 'api_keys:write'),
+  body: createBody,
+  responses: { 201: { description: 'The new key, with its raw value.', schema: envelopeSchema(createdKeySchema) } },
+  errors: {
+    403: 'The key lacks the `api_keys:write` scope, or asks for more than it holds: a scope it lacks, `*` without holding `*`, or another pact.',
+    422: 'A body that is not a JSON object, holds an unknown field or a wrong type, or breaks a rule: `name` 1..255 characters, `scopes` at most 50 of the form `resource:action`, `expires_at` a zoned date-time in the future and no later than the creating key\'s, uuids; a missing or unknown `principal_id` from the service; a principal already holding the most active keys.',
+  },
+  async handle({ db, viewer, body }) {
     const { apiKey, rawKey } = await createApiKey(db, viewer, {
-      name: requiredString(body, 'name'),
-      scopes: optionalStringList(body, 'scopes'),
-      expiresAt: optionalString(body, 'expires_at'),
-      principalId: optionalString(body, 'principal_id'),
-      pactId: optionalString(body, 'pact_id'),
-      delegationId: optionalString(body, 'delegation_id'),
+      name: body.name,
+      scopes: body.scopes,
+      expiresAt: body.expires_at,
+      principalId: body.principal_id,
+      pactId: body.pact_id,
+      delegationId: body.delegation_id,
     }, limits);
     return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
-  };
-}
+  },
+});
+
+const keyIdParams = z.strictObject({ id: z.string().meta({ format: 'uuid', description: 'The key\'s id (REST `id`, GraphQL `keyId`).' }) });
 
 /** `GET /api/v1/api-keys/{id}`. */
-async function getApiKeyRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
-  return envelope(toApiKeyRead(await getApiKey(db, viewer, params.id!)));
-}
+const getApiKeyOperation = operation({
+  operationId: 'getApiKey',
+  summary: 'Get an API key',
+  description: 'One key the caller may see.',
+  tag: 'API keys',
+  callers: 'key or service',
+  params: keyIdParams,
+  responses: { 200: { description: 'The key.', schema: envelopeSchema(apiKeyReadSchema) } },
+  errors: {
+    403: 'The key lacks the `api_keys:read` scope.',
+    404: 'No such key, or one the caller may not see (the same answer), or an id that is not a uuid.',
+  },
+  handle: async ({ db, viewer, params }) => envelope(toApiKeyRead(await getApiKey(db, viewer, params.id!))),
+});
 
 /** `DELETE /api/v1/api-keys/{id}`: revokes for good; repeating it answers the same. */
-function revokeApiKeyRoute(forget: (keyId: string) => void) {
-  return async ({ db, viewer, params }: RestRequest): Promise<RestAnswer> => {
+const revokeApiKeyOperation = (forget: (keyId: string) => void) => operation({
+  operationId: 'revokeApiKey',
+  summary: 'Revoke an API key',
+  description: 'Revokes a key for good: it is refused everywhere within a second. Repeating it answers the same and changes nothing (`revoked_at` keeps its first value). A key may revoke itself; a pact key only keys of its pact.',
+  tag: 'API keys',
+  callers: 'key or service',
+  params: keyIdParams,
+  responses: { 200: { description: 'The key is revoked.', schema: envelopeSchema(z.strictObject({ revoked: z.literal(true) })) } },
+  errors: {
+    403: 'The key lacks the `api_keys:write` scope.',
+    404: 'No such key, or one the caller may not see (the same answer), or an id that is not a uuid.',
+  },
+  async handle({ db, viewer, params }) {
     await revokeApiKey(db, viewer, params.id!, forget);
     return envelope({ revoked: true });
-  };
-}
+  },
+});
 
 /** The key routes; `forget` makes this process refuse a key it has just revoked. */
 export function apiKeyRoutes(forget: (keyId: string) => void, limits: KeyLimits): RouteTable {
   return {
-    '/api/v1/api-keys': { GET: listApiKeysRoute, POST: createApiKeyRoute(limits) },
-    '/api/v1/api-keys/{id}': { GET: getApiKeyRoute, DELETE: revokeApiKeyRoute(forget) },
+    '/api/v1/api-keys': { GET: listApiKeysOperation, POST: createApiKeyOperation(limits) },
+    '/api/v1/api-keys/{id}': { GET: getApiKeyOperation, DELETE: revokeApiKeyOperation(forget) },
   };
 }
