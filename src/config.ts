@@ -6,6 +6,8 @@ import type { CorsPolicy } from './http/cors.js';
 export interface Config {
   /** `postgres://…` to use PostgreSQL through `pg`; undefined for embedded PGlite. */
   readonly databaseUrl: string | undefined;
+  /** A direct session to the same PostgreSQL (never a pooler in transaction mode), for LISTEN; defaults to `databaseUrl`. */
+  readonly databaseDirectUrl: string | undefined;
   /** Where embedded PGlite keeps its files; `memory://` keeps nothing. */
   readonly pgliteDir: string;
   readonly port: number;
@@ -29,6 +31,8 @@ export interface Config {
   readonly shutdownDelayMs: number;
   /** Keys one principal may hold that are neither revoked nor expired. */
   readonly maxActiveKeysPerPrincipal: number;
+  /** Open `keyEvents` subscriptions one credential may hold. */
+  readonly maxSubscriptionsPerCredential: number;
   readonly telemetry: TelemetryConfig;
 }
 
@@ -56,6 +60,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// (unset it to use embedded PGlite)');
   }
+  const databaseDirectUrl = env.DATABASE_DIRECT_URL || databaseUrl;
+  if (databaseDirectUrl && !/^postgres(ql)?:\/\//.test(databaseDirectUrl)) {
+    throw new ConfigError('DATABASE_DIRECT_URL must start with postgres://');
+  }
   const serviceKey = env.ASSISTANT_SERVICE_KEY || undefined;
   if (serviceKey !== undefined && serviceKey.length < 16) {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
@@ -63,6 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const poolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
   return Object.freeze({
     databaseUrl,
+    databaseDirectUrl,
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '127.0.0.1',
@@ -88,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
     maxActiveKeysPerPrincipal: integer(env, 'MAX_ACTIVE_KEYS_PER_PRINCIPAL', 1000, 1, 1_000_000),
+    maxSubscriptionsPerCredential: integer(env, 'MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 5, 0, 1000),
     telemetry: Object.freeze({
       logLevel: oneOf(env, 'LOG_LEVEL', logLevels, 'info'),
       logFormat: oneOf(env, 'LOG_FORMAT', logFormats, 'auto'),

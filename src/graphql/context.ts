@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js';
 import { AppError } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
 import { getApiKeys, getOwnKey, type ApiKey, type KeyLimits } from '../api-keys/api-key.service.js';
+import type { KeyEventHub } from '../api-keys/key-event-hub.js';
 import { getPrincipals, type Principal } from '../principals/principal.service.js';
 
 /** Per-request state shared by every resolver. */
@@ -20,6 +21,8 @@ export interface Context {
   forgetKey(keyId: string): void;
   /** Bounds on creating keys, from the configuration. */
   keyLimits: KeyLimits;
+  /** This process's `keyEvents` subscriptions. */
+  keyEvents: KeyEventHub;
 }
 
 export function createContext(
@@ -27,6 +30,7 @@ export function createContext(
   authenticate: () => Promise<Viewer | undefined>,
   forgetKey: (keyId: string) => void,
   keyLimits: KeyLimits,
+  keyEvents: KeyEventHub,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
   const context: Context = {
@@ -43,6 +47,7 @@ export function createContext(
     ownKey: async () => getOwnKey(db, await context.viewer()),
     forgetKey,
     keyLimits,
+    keyEvents,
   };
   return context;
 }

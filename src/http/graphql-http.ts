@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, type ExecutionResult } from 'graphql';
 import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
 import { AppError } from '../errors.js';
 import { answer, answerStream, type Exchange, type PipelineParts } from './pipeline.js';
@@ -42,6 +42,8 @@ export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerConte
       if (error instanceof GraphQLError) return answerResult(yoga, parts, exchange, { errors: [error] });
       throw error;
     }
+    // A subscription is a stream (or a 406 for an Accept that allows none): Yoga's result processors answer it.
+    if (getOperationAST(document, params.operationName)?.operation === 'subscription') return viaYoga(yoga, parts, exchange, body);
     const contextValue = await enveloped.contextFactory();
     const result = (await enveloped.execute({
       schema: enveloped.schema,

@@ -123,16 +123,26 @@ describe('GraphQL admission, before any work', () => {
     expect(unknownType.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('refuses a subscription in validation, since the schema has none, logging nothing', async () => {
-    const logged: unknown[] = [];
-    app.log = (error) => logged.push(error);
-    const answer = await ask('subscription { __typename }');
-    expect(answer.errors).toEqual([expect.objectContaining({
-      message: 'this schema has no subscription operations',
-      extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
-    })]);
-    expect(logged).toEqual([]);
-  });
+  it.each(['application/json', 'application/graphql-response+json'])(
+    'refuses a subscription asked for with Accept: %s with 406 before opening it, logging nothing',
+    async (accept) => {
+      const logged: unknown[] = [];
+      app.log = (error) => logged.push(error);
+      app.statements.length = 0;
+      const answer = await fetch(`${app.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept, ...asService },
+        body: JSON.stringify({ query: 'subscription { keyEvents { kind keyId } }' }),
+      });
+      expect(answer.status).toBe(406);
+      expect((await answer.json()).errors).toEqual([expect.objectContaining({
+        extensions: expect.objectContaining({ code: 'NOT_ACCEPTABLE', suggestion: expect.stringContaining('text/event-stream') }),
+      })]);
+      expect(app.keyEvents.size).toBe(0);
+      expect(app.statements).toEqual([]);
+      expect(logged).toEqual([]);
+    },
+  );
 
   it('costs a document with its variables as execution coerces them: a lone id for [ID!]! is a list', async () => {
     const listings = Array.from({ length: 25 }, (_, i) => `a${i}: apiKeys(first: 200) { edges { node { keyId name principal { name metadata } } } }`);
