@@ -213,6 +213,39 @@ describe('keyEvents over Server-Sent Events', () => {
     await subscribed(asKey(key));
   });
 
+  it("streams over GET too, as EventSource asks (Accept: text/event-stream)", async () => {
+    const controller = new AbortController();
+    const query = encodeURIComponent('subscription { keyEvents { kind keyId } }');
+    const response = await fetch(`${app.base}/graphql?query=${query}`, { headers: { accept: 'text/event-stream', ...asService }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    await expect.poll(() => app.keyEvents.size).toBe(1);
+    const key = await insertKey(app.db, principal);
+    const reader = response.body!.getReader();
+    let text = '';
+    while (!text.includes('event: next')) text += new TextDecoder().decode((await reader.read()).value);
+    while (!text.includes('\n\n', text.indexOf('event: next'))) text += new TextDecoder().decode((await reader.read()).value);
+    expect(text).toContain(`data: {"data":{"keyEvents":{"kind":"CREATED","keyId":"${key.id}"}}}`);
+    controller.abort();
+  });
+
+  it('costs a subscription before it opens, as any operation', async () => {
+    const strict = await createTestApp({ GRAPHQL_MAX_COST: '100' });
+    try {
+      const fields = Array.from({ length: 20 }, (_, i) => `k${i}: apiKey { name keyPrefix scopes principal { name } }`).join(' ');
+      const answer = await fetch(`${strict.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...asService },
+        body: JSON.stringify({ query: `subscription { keyEvents { ${fields} } }` }),
+      });
+      // A refused request, as GraphQL over HTTP answers one: its status, and the error as the stream's one result.
+      expect(answer.status).toBe(400);
+      expect(await answer.text()).toMatch(/^:\n\nevent: next\ndata: \{"errors":\[\{"message":"query cost \d+ exceeds the limit of 100".*"code":"QUERY_TOO_COMPLEX".*\n\nevent: complete\n/s);
+      expect(strict.keyEvents.size).toBe(0);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('sends a heartbeat comment on an idle stream', async () => {
     const controller = new AbortController();
     const response = await fetch(`${app.base}/graphql`, {
