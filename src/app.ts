@@ -93,7 +93,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
   const keyEvents = new KeyEventHub(db.kysely, config.maxSubscriptionsPerCredential, log);
   // Every change to a key, by any writer, drops it from this process's auth cache at once.
-  const listener = listen(db, config.databaseDirectUrl, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
+  const listener = listen(db, config.databaseDirectUrl ?? db.url, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
   // view reports its statements to the request's record.

@@ -45,6 +45,8 @@ export interface PoolStats {
 export interface Db {
   readonly kysely: Kysely<Database>;
   readonly embedded: boolean;
+  /** The PostgreSQL URL it was opened on; undefined for embedded PGlite. */
+  readonly url: string | undefined;
   /**
    * The same database, each statement (or transaction) of which waits for a turn at `gate`;
    * with an `observer`, each statement is reported to it.
@@ -100,7 +102,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
     const stats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-    return { kysely, embedded: false, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
+    return { kysely, embedded: false, url: config.databaseUrl, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
   }
   let release = () => {};
   let opened: ReturnType<typeof openPglite> | undefined;
@@ -121,6 +123,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
   return {
     kysely,
     embedded: true,
+    url: undefined,
     through: gated(kysely, embedded),
     onQuery,
     pool: () => undefined,

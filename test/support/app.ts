@@ -40,8 +40,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const statements: string[] = [];
   const db = await createTestDb({ onQuery: (event) => statements.push(event.query.sql) });
   // No rate limit unless a test asks for one: many tests send bursts with one key.
-  // On PostgreSQL the key event listener opens a session of its own to the test's database.
-  const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', DATABASE_DIRECT_URL: db.url ?? '', ...env });
+  const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', ...env });
   const app = createApp(config, { db, telemetry: testTelemetry() });
   const { base, close } = await listening(app);
   // The app itself, not a copy: a test that replaces `log` must reach what the app calls.
