@@ -109,6 +109,12 @@ export function prepareBaseline(ref: string): Baseline {
   }
 }
 
+/** This checkout as the baseline (an A/B of one build under two environments): nothing to check out or remove. */
+export function thisCheckout(): Baseline {
+  const commit = git(['rev-parse', 'HEAD']);
+  return { ref: 'this checkout', commit, root: ROOT, install: 'this checkout', remove: () => {} };
+}
+
 function isSymlink(path: string): boolean {
   try {
     return lstatSync(path).isSymbolicLink();

@@ -34,6 +34,11 @@ export interface Row extends Measurement {
   vsFirstPage: number | null;
   /** req/s over the baseline's same scenario, round by round (A/B runs only): the median */
   vsBaseline: number | null;
+  /**
+   * CPU per answer over the baseline's, round by round (A/B runs only): the median. Above 1, this build costs
+   * more. It moves less than req/s when other work shares the machine's cores.
+   */
+  cpuVsBaseline: number | null;
 }
 
 function median(values: number[]): number {
@@ -47,30 +52,34 @@ function median(values: number[]): number {
  * the rounds' ratios is reported: a round in which the machine slowed down moves it little.
  */
 export function withRatios(measured: Measurement[], scenarios: Scenario[]): Row[] {
-  const rounds = new Map(measured.map((m) => [m.id, m.roundsReqPerSec]));
+  const byId = new Map(measured.map((m) => [m.id, m]));
   const scenario = new Map(scenarios.map((s) => [s.id, s]));
-  const ratio = (m: Measurement, of: string | undefined) => {
-    const reference = of === undefined ? [] : rounds.get(of) ?? [];
-    const ratios = m.roundsReqPerSec.flatMap((value, round) => (reference[round] > 0 && value > 0 ? [value / reference[round]] : []));
+  const ratio = (values: number[], of: string | undefined, series: (m: Measurement) => number[]) => {
+    const other = of === undefined ? undefined : byId.get(of);
+    const reference = other ? series(other) : [];
+    const ratios = values.flatMap((value, round) => (reference[round] > 0 && value > 0 ? [value / reference[round]] : []));
     return ratios.length > 0 ? median(ratios) : null;
   };
+  const reqPerSec = (m: Measurement) => m.roundsReqPerSec;
   return measured.map((m) => ({
     ...m,
-    vsFloor: ratio(m, scenario.get(m.id)?.floor),
-    vsFirstPage: ratio(m, scenario.get(m.id)?.firstPage),
-    vsBaseline: ratio(m, scenario.get(m.id)?.baseline),
+    vsFloor: ratio(m.roundsReqPerSec, scenario.get(m.id)?.floor, reqPerSec),
+    vsFirstPage: ratio(m.roundsReqPerSec, scenario.get(m.id)?.firstPage, reqPerSec),
+    vsBaseline: ratio(m.roundsReqPerSec, scenario.get(m.id)?.baseline, reqPerSec),
+    cpuVsBaseline: ratio(m.roundsCpuUs, scenario.get(m.id)?.baseline, (other) => other.roundsCpuUs),
   }));
 }
 
 // autocannon's latency percentiles are whole milliseconds.
-const HEADER = ['#', 'scenario', 'answers', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', '× floor', '× own 1st page', '× baseline'];
+const HEADER = ['#', 'scenario', 'answers', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'CPU µs/req', '× floor', '× own 1st page', '× baseline', 'CPU × baseline'];
 
 const times = (r: number | null) => (r === null ? '' : `${r.toFixed(2)}×`);
 
 function cells(row: Row, i: number): string[] {
   return [
     String(i + 1), row.title, row.problems.length > 0 ? 'WRONG' : 'ok', row.reqPerSec.toFixed(0), String(row.p50Ms), String(row.p99Ms),
-    String(row.non2xx), times(row.vsFloor), times(row.vsFirstPage), times(row.vsBaseline),
+    String(row.non2xx), row.cpuUsPerRequest === null ? '' : String(row.cpuUsPerRequest), times(row.vsFloor), times(row.vsFirstPage),
+    times(row.vsBaseline), times(row.cpuVsBaseline),
   ];
 }
 
@@ -83,9 +92,9 @@ function markdownTable(header: string[], body: string[][], leftAligned: number):
   return [format(header), rule, ...body.map(format)].join('\n');
 }
 
-/** The scenarios' table; WRONG rows measured something other than the page. "× baseline" only in an A/B run. */
+/** The scenarios' table; WRONG rows measured something other than the page. "× baseline" columns only in an A/B run. */
 export function table(rows: Row[]): string {
-  const columns = rows.some((row) => row.vsBaseline !== null) ? HEADER.length : HEADER.length - 1;
+  const columns = rows.some((row) => row.vsBaseline !== null) ? HEADER.length : HEADER.length - 2;
   return markdownTable(HEADER.slice(0, columns), rows.map((row, i) => cells(row, i).slice(0, columns)), 3);
 }
 

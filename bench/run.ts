@@ -1,10 +1,13 @@
 /**
- * npm run bench [-- --small] [--seconds N] [--connections N] [--baseline <git ref>] [--refusals N] [--write]
+ * npm run bench [-- --small] [--seconds N] [--connections N] [--baseline <git ref>] [--baseline-env "NAME=value …"]
+ *   [--env "NAME=value …"] [--refusals N] [--write]
  *
  * Seeds (or reuses) a PostgreSQL database, runs the floor and the gateway on it, drives the scenarios with
  * autocannon in turns (short slices, round after round) and prints req/s and latency, with every gateway figure
  * as a ratio of the floor's measured in the same rounds. With --baseline, the gateway built at that ref runs
- * beside it and every gateway scenario is measured against both, in the same rounds. Then it times hostile
+ * beside it and every gateway scenario is measured against both, in the same rounds. --baseline-env changes the
+ * baseline's environment and --env the gateway's (`NAME=` unsets NAME); without --baseline, the baseline is then this checkout itself, so
+ * that one build is measured against itself with, say, logging and metrics off. Then it times hostile
  * requests against each gateway (--refusals N times each; 0 skips them).
  * Prints only, unless --write: then bench/results.json and bench/RESULTS.md (bench/out/ for a --small run, so the
  * committed figures are never replaced by small ones). Not a test: it prints figures and flags wrong answers.
@@ -15,8 +18,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { encodeCursor, rfc3339 } from './cursor.js';
 import { benchDatabaseUrl, migrate } from './database.js';
-import { type Baseline, type Gateway, checkBaselineMigrations, prepareBaseline, startGateway } from './gateways.js';
-import { OUT, ROOT, RssSampler, freePort, killAllNow, startNode, stop, stopAll, waitUntilOk } from './processes.js';
+import { type Baseline, type Gateway, checkBaselineMigrations, prepareBaseline, startGateway, thisCheckout } from './gateways.js';
+import { OUT, ROOT, RssSampler, freePort, killAllNow, nodeProcess, startNode, stop, stopAll, waitUntilOk } from './processes.js';
 import { type Refusal, hostileRequests, measureRefusals } from './refusals.js';
 import { type RefusalCosts, machine, problems, refusalProblems, refusalTable, table, withRatios, write } from './report.js';
 import { type Load, type Scenario, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds, withBaseline } from './scenarios.js';
@@ -60,6 +63,8 @@ function options() {
       seconds: { type: 'string' },
       connections: { type: 'string' },
       baseline: { type: 'string' },
+      'baseline-env': { type: 'string' },
+      env: { type: 'string' },
       refusals: { type: 'string' },
       write: { type: 'boolean', default: false },
     },
@@ -77,6 +82,8 @@ function options() {
     small: values.small,
     write: values.write,
     baseline: values.baseline,
+    baselineEnv: values['baseline-env'] === undefined ? undefined : envOverrides('--baseline-env', values['baseline-env']),
+    gatewayEnv: values.env === undefined ? undefined : envOverrides('--env', values.env),
     seconds: count('seconds', 0.1, false),
     connections: count('connections', 1),
     refusals: count('refusals', 0) ?? REFUSALS.times,
@@ -94,6 +101,8 @@ async function main(): Promise<void> {
     console.log(`baseline ${args.baseline}: checking it out into a temporary worktree`);
     baseline = prepareBaseline(args.baseline);
     console.log(`baseline ${args.baseline} is ${baseline.commit.slice(0, 12)} in ${baseline.root} (${baseline.install})`);
+  } else if (args.baselineEnv) {
+    baseline = thisCheckout();
   }
   const databaseUrl = await benchDatabaseUrl(size.database);
   console.log(`database ${new URL(databaseUrl).pathname.slice(1)}: migrating with src/main.ts migrate`);
@@ -109,7 +118,8 @@ async function main(): Promise<void> {
   // Every server runs throughout; only the one under load does any work. Both gateways get the same environment.
   const page = { pageSize: PAGE_SIZE, depth: size.depth };
   const floor = await startFloor(databaseUrl, seeded.principalId);
-  const floorList = floorScenarios(floor.url, floorDepthCursor, page);
+  const floorPid = nodeProcess(floor.child.pid!);
+  const floorList = floorScenarios(floor.url, floorDepthCursor, page).map((scenario) => ({ ...scenario, pid: floorPid }));
   const env = {
     DATABASE_URL: databaseUrl,
     ASSISTANT_SERVICE_KEY: randomBytes(24).toString('base64url'),
@@ -117,19 +127,25 @@ async function main(): Promise<void> {
     // As in production: an access line per request (LOG_LEVEL defaults to info) and metrics on.
     METRICS_PORT: '0',
   };
-  const gateway = await startGateway('gateway', ROOT, env);
+  const gateway = await startGateway('gateway', ROOT, withOverrides(env, args.gatewayEnv));
+  if (args.gatewayEnv) console.log(`gateway environment: ${describeOverrides(args.gatewayEnv)}`);
   const memory = new RssSampler(gateway.child.pid);
   await waitUntilOk('gateway', gateway.child, `${gateway.url}/readyz`);
   const gatewayStartSeconds = (performance.now() - gateway.started) / 1000;
   console.log(`gateway ready in ${gatewayStartSeconds.toFixed(1)} s`);
-  const other = baseline ? await startGateway('baseline', baseline.root, env) : undefined;
+  const other = baseline ? await startGateway('baseline', baseline.root, withOverrides(env, args.baselineEnv)) : undefined;
+  if (args.baselineEnv) console.log(`baseline environment: ${describeOverrides(args.baselineEnv)}`);
   const otherMemory = other && new RssSampler(other.child.pid);
   if (other) {
     await waitUntilOk('baseline', other.child, `${other.url}/readyz`);
     console.log(`baseline ready in ${((performance.now() - other.started) / 1000).toFixed(1)} s`);
   }
 
-  const scenariosOf = async (server: Gateway) => gatewayScenarios(server.url, seeded.rawKey, await gatewayCursorAt(server.url, seeded.rawKey, size.depth), page);
+  const scenariosOf = async (server: Gateway) => {
+    const pid = nodeProcess(server.child.pid!);
+    const scenarios = gatewayScenarios(server.url, seeded.rawKey, await gatewayCursorAt(server.url, seeded.rawKey, size.depth), page);
+    return scenarios.map((scenario) => ({ ...scenario, pid }));
+  };
   const current = await scenariosOf(gateway);
   const gatewayList: Scenario[] = other ? withBaseline(current, await scenariosOf(other)) : current;
   console.log(`checking and warming up ${floorList.length + gatewayList.length} scenarios, then ${load.seconds} s each in slices of ${load.sliceSeconds} s`);
@@ -187,6 +203,27 @@ async function main(): Promise<void> {
   }, dir);
   const shown = dir.slice(ROOT.length);
   console.log(`wrote ${shown}/results.json and ${shown}/RESULTS.md in ${totalSeconds.toFixed(0)} s; server logs in ${OUT}`);
+}
+
+/** `NAME=value NAME2=` as a map; an empty value unsets the variable. */
+function envOverrides(option: string, text: string): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word);
+    if (!match) throw new Error(`${option} takes NAME=value words separated by spaces, got "${word}"`);
+    overrides[match[1]] = match[2];
+  }
+  return overrides;
+}
+
+function withOverrides(env: Record<string, string>, overrides: Record<string, string> | undefined): Record<string, string> {
+  const result = { ...env, ...overrides };
+  for (const [name, value] of Object.entries(overrides ?? {})) if (value === '') delete result[name];
+  return result;
+}
+
+function describeOverrides(overrides: Record<string, string>): string {
+  return Object.entries(overrides).map(([name, value]) => (value === '' ? `${name} unset` : `${name}=${value}`)).join(', ');
 }
 
 /** Each hostile request against each gateway in turn, so that a busy spell on the machine hits both alike. */

@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { cpuSeconds } from './processes.js';
 
 /** The baseline is the gateway built from another git ref, for an A/B in one run. */
 export type Server = 'floor' | 'gateway' | 'baseline';
@@ -19,6 +20,8 @@ export interface Scenario {
   firstPage?: string;
   /** The baseline's scenario that this one is a ratio of, in an A/B run. */
   baseline?: string;
+  /** The serving node process, whose CPU time is read around each slice. */
+  pid?: number;
   /** Set when the scenario could not be prepared (e.g. no cursor at depth); it is reported, not run. */
   skipped?: string;
 }
@@ -154,6 +157,10 @@ export interface Measurement {
   statusCodes: Record<string, number>;
   /** req/s of each round's slice, in round order: ratios are taken round by round. */
   roundsReqPerSec: number[];
+  /** CPU time of the serving process per answer, in µs, over all rounds (null without a pid). */
+  cpuUsPerRequest: number | null;
+  /** The same, round by round. */
+  roundsCpuUs: number[];
   /** Anything wrong with the answers: a failed check, non-2xx responses, connection errors, a skip. */
   problems: string[];
 }
@@ -175,6 +182,8 @@ interface Tally {
   statusCodes: Record<string, number>;
   latenciesMs: number[];
   roundsReqPerSec: number[];
+  cpuSeconds: number;
+  roundsCpuUs: number[];
 }
 
 /** One stretch of load on one scenario. */
@@ -183,8 +192,14 @@ async function slice(scenario: Scenario, connections: number, seconds: number, t
     url: scenario.url, method: scenario.method, headers: scenario.headers, body: scenario.body, connections, duration: seconds,
   });
   if (tally) instance.on('response', (_client, _status, _bytes, ms) => tally.latenciesMs.push(ms));
+  const cpuBefore = scenario.pid === undefined ? 0 : cpuSeconds(scenario.pid);
   const result = await instance;
   if (!tally) return;
+  if (scenario.pid !== undefined) {
+    const cpu = cpuSeconds(scenario.pid) - cpuBefore;
+    tally.cpuSeconds += cpu;
+    tally.roundsCpuUs.push(result.requests.total > 0 ? (cpu * 1e6) / result.requests.total : 0);
+  }
   tally.requests += result.requests.total;
   tally.seconds += result.duration;
   tally.roundsReqPerSec.push(result.duration > 0 ? result.requests.total / result.duration : 0);
@@ -242,6 +257,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
 
   const tallies = new Map(live.map((scenario): [Scenario, Tally] => [scenario, {
     requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, latenciesMs: [], roundsReqPerSec: [],
+    cpuSeconds: 0, roundsCpuUs: [],
   }]));
   const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
   for (let round = 0; round < rounds; round++) {
@@ -253,7 +269,12 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
     const { id, title, server } = scenario;
     const found = problems.get(scenario) ?? [];
     const tally = tallies.get(scenario);
-    if (!tally) return { id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, roundsReqPerSec: [], problems: found };
+    if (!tally) {
+      return {
+        id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, roundsReqPerSec: [],
+        cpuUsPerRequest: null, roundsCpuUs: [], problems: found,
+      };
+    }
     if (tally.non2xx > 0) found.push(`${tally.non2xx} non-2xx responses: ${JSON.stringify(tally.statusCodes)}`);
     if (tally.errors > 0) found.push(`${tally.errors} connection errors (${tally.timeouts} timeouts)`);
     const sorted = tally.latenciesMs.sort((a, b) => a - b);
@@ -267,6 +288,8 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
       errors: tally.errors,
       statusCodes: tally.statusCodes,
       roundsReqPerSec: tally.roundsReqPerSec,
+      cpuUsPerRequest: scenario.pid === undefined || tally.requests === 0 ? null : Math.round((tally.cpuSeconds * 1e6) / tally.requests),
+      roundsCpuUs: tally.roundsCpuUs,
       problems: found,
     };
   });

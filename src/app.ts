@@ -18,11 +18,15 @@ import { listen } from './db/listener.js';
 import { pendingMigrations } from './db/migrate.js';
 import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
+import { useNoIntrospection } from './graphql/introspection.js';
+import { usePersistedDocuments } from './graphql/persisted-documents.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
-import { envelope, errorAnswer, type RestAnswer } from './http/envelope.js';
+import { addressReader } from './http/client-address.js';
+import { envelope, errorAnswer, retryHeaders, type RestAnswer } from './http/envelope.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
+import { LimitStore } from './http/limit-store.js';
 import { RequestLimiter } from './http/rate-limit.js';
 import { createRouter } from './http/rest.js';
 import type { RequestRecord } from './observability/request-record.js';
@@ -52,7 +56,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-const defaultQuery = `# Send your key in the Headers tab: { "X-API-Key": "ak_…" }
+const defaultQuery = `# Put your key in the Headers tab below: { "X-API-Key": "ak_…" }
 query FirstPage {
   viewer { isService scopes principal { name } }
   apiKeys(first: 10) {
@@ -62,6 +66,8 @@ query FirstPage {
   }
 }
 `;
+
+const graphiqlHeaders = JSON.stringify({ 'X-API-Key': '' }, null, 2);
 
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
@@ -94,7 +100,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const keyEvents = new KeyEventHub(db.kysely, config.maxSubscriptionsPerCredential, log);
   // Every change to a key, by any writer, drops it from this process's auth cache at once.
   const listener = listen(db, config.databaseDirectUrl ?? db.url, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
-  const limiter = new RequestLimiter(config.rateLimitPerMinute);
+  const limits = rateLimits(config, telemetry);
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
   // view reports its statements to the request's record.
   const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
@@ -102,6 +108,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const authenticate = async (exchange: Exchange, headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> => {
     const viewer = await authenticator.authenticate(headers, exchange.credentialDigest);
     exchange.record.viewer = viewer;
+    // Known only now: the keys of one principal share its limit, counted once per request.
+    if (viewer?.kind === 'key') await limits.principal?.take(viewer.principalId, exchange);
     return viewer;
   };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
@@ -115,7 +123,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     cors: false,
     maxRequestBodySize: false,
     parserAndValidationCache: false,
-    graphiql: { title: 'keys gateway', defaultQuery },
+    // The Headers tab opens with the header to fill in, beside the query's comment saying so.
+    graphiql: config.graphiql && { title: 'keys gateway', defaultQuery, headers: graphiqlHeaders, defaultHeaders: graphiqlHeaders, defaultEditorToolsVisibility: 'headers' },
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
@@ -124,8 +133,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     plugins: [
       // First: its spans and timings cover the other plugins' work.
       useObservation(telemetry),
+      // Before any parse: a persisted document is looked up by its id, then parsed and limited as any other.
+      usePersistedDocuments({ manifest: config.trustedDocuments, introspection: config.introspection }),
       // Before graphql-jit: a refused document is never compiled.
       useAdmission(schema, config.admission),
+      config.introspection ? {} : useNoIntrospection(),
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
       useGraphQlJit(),
     ],
@@ -135,14 +147,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const parts: PipelineParts = {
     cors: config.cors,
     maxBodyBytes: config.maxBodyBytes,
-    limit: (caller) => {
-      try {
-        limiter.take(caller);
-      } catch (error) {
-        metrics?.rateLimited.inc();
-        throw error;
-      }
-    },
+    addressOf: addressReader(config.trustProxy),
+    limit: (exchange) => limits.caller?.take(exchange.caller, exchange),
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
@@ -156,7 +162,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     log,
     telemetry,
   };
-  const graphql = createGraphqlHandler(yoga as never, parts);
+  const graphql = createGraphqlHandler(yoga as never, parts, { graphiql: config.graphiql });
 
   let migrated = false;
   /**
@@ -197,11 +203,40 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       keyEvents.close();
       await listener.close();
       await lastUsed.close();
+      await limits.store.close();
       await db.close();
       if (!options.telemetry) await telemetry.close();
     },
   };
   return app;
+}
+
+/**
+ * The limits per caller and per principal (each off at 0), counted in Redis when `REDIS_URL` is set.
+ * Losing Redis is logged once per outage and each request counted in this process meanwhile is
+ * counted in the metrics.
+ */
+function rateLimits(config: Config, telemetry: Telemetry) {
+  const { logger, metrics } = telemetry;
+  const counting = config.rateLimitPerMinute > 0 || config.rateLimitPerPrincipalPerMinute > 0;
+  const store = LimitStore.create(counting ? config.redis : undefined, {
+    lost: (reason) => logger.warn({ reason }, 'Redis is unreachable: each process counts the rate limits on its own until it answers'),
+    regained: () => logger.info('Redis answers again: the rate limits are shared'),
+    fellBack: () => metrics?.rateLimitFallbacks.inc(),
+  });
+  const limiter = (name: 'caller' | 'principal', perMinute: number, refusal: (retryAfter: number) => AppError) =>
+    perMinute === 0 ? undefined : new RequestLimiter(name, perMinute, store, (retryAfter) => {
+      metrics?.rateLimited.inc({ limit: name });
+      return refusal(retryAfter);
+    });
+  return {
+    store,
+    caller: limiter('caller', config.rateLimitPerMinute, (retryAfter) =>
+      new AppError('RATE_LIMITED', `more than ${config.rateLimitPerMinute} requests a minute`, `Retry after ${retryAfter} s, or spread requests out.`, retryAfter)),
+    principal: limiter('principal', config.rateLimitPerPrincipalPerMinute, (retryAfter) =>
+      new AppError('RATE_LIMITED', `the keys of this principal sent more than ${config.rateLimitPerPrincipalPerMinute} requests a minute`,
+        `Retry after ${retryAfter} s; every key of the principal counts against this limit.`, retryAfter)),
+  };
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */
@@ -210,7 +245,9 @@ function maskError(error: unknown, log: (error: unknown) => void): Error {
   const where = error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {};
   const app = toAppError(original);
   if (app) {
-    return new GraphQLError(app.message, { ...where, extensions: graphqlExtensions(app) });
+    // A limit reached while resolving (the principal's, a fair share) makes the answer a 429, as before execution.
+    const http = app.code === 'RATE_LIMITED' ? { http: { status: app.status, headers: retryHeaders(app) } } : {};
+    return new GraphQLError(app.message, { ...where, extensions: { ...graphqlExtensions(app), ...http } });
   }
   if (original instanceof PothosValidationError) {
     return new GraphQLError(original.message, { ...where, extensions: { code: 'BAD_USER_INPUT' } });

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ShareLimits } from './db/fair-share.js';
 import { defaultAdmissionLimits, type AdmissionLimits } from './graphql/admission.js';
+import { parseManifest, type Manifest } from './graphql/persisted-documents.js';
+import { trustOf, type TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors.js';
 
 export interface Config {
@@ -19,6 +22,12 @@ export interface Config {
   readonly lastUsedFlushMs: number;
   /** Requests per minute allowed for one credential (or one address without one); 0 disables. */
   readonly rateLimitPerMinute: number;
+  /** Requests per minute allowed for all keys of one principal together; 0 disables. */
+  readonly rateLimitPerPrincipalPerMinute: number;
+  /** Where every gateway process counts the rate limits; undefined: each process counts its own. */
+  readonly redis: RedisConfig | undefined;
+  /** Which proxies' `X-Forwarded-For` names the caller's address; undefined: the socket's address. */
+  readonly trustProxy: TrustProxy | undefined;
   /** The largest request body accepted, in bytes, on every route. */
   readonly maxBodyBytes: number;
   /** Connections to PostgreSQL. */
@@ -26,6 +35,12 @@ export interface Config {
   /** How much of the database one caller may hold at once. */
   readonly callerShare: ShareLimits;
   readonly admission: AdmissionLimits;
+  /** The only operations that run (GRAPHQL_TRUSTED_DOCUMENTS); undefined: any, with automatic persisted queries. */
+  readonly trustedDocuments: Manifest | undefined;
+  /** Whether GraphiQL is served at GET /graphql (GRAPHIQL; off by default with trusted documents). */
+  readonly graphiql: boolean;
+  /** Whether `__schema` and `__type` may be asked (GRAPHQL_INTROSPECTION; off by default with trusted documents). */
+  readonly introspection: boolean;
   readonly cors: CorsPolicy;
   /** After SIGTERM, how long requests are still served while `/readyz` answers 503. */
   readonly shutdownDelayMs: number;
@@ -34,6 +49,15 @@ export interface Config {
   /** Open `keyEvents` subscriptions one credential may hold. */
   readonly maxSubscriptionsPerCredential: number;
   readonly telemetry: TelemetryConfig;
+}
+
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS). */
+  readonly url: string;
+  /** Prepended to every key the gateway writes, so that several deployments can share one Redis. */
+  readonly keyPrefix: string;
+  /** How long a request waits for Redis before it is counted in this process instead. */
+  readonly timeoutMs: number;
 }
 
 export interface TelemetryConfig {
@@ -51,6 +75,7 @@ export interface TelemetryConfig {
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty', 'auto'] as const;
+const onOff = ['on', 'off'] as const;
 
 export class ConfigError extends Error {}
 
@@ -69,6 +94,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
   }
   const poolSize = integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000);
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
+    throw new ConfigError('REDIS_URL must start with redis:// or rediss:// (unset it to count rate limits in each process)');
+  }
+  const trustedDocuments = env.GRAPHQL_TRUSTED_DOCUMENTS ? manifestAt(env.GRAPHQL_TRUSTED_DOCUMENTS) : undefined;
   return Object.freeze({
     databaseUrl,
     databaseDirectUrl,
@@ -79,6 +109,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authCacheMs: integer(env, 'AUTH_CACHE_MS', 500, 0, 900),
     lastUsedFlushMs: integer(env, 'LAST_USED_FLUSH_MS', 5000, 10, 3_600_000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    rateLimitPerPrincipalPerMinute: integer(env, 'RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE', 0, 0, 100_000_000),
+    redis: redisUrl === undefined ? undefined : Object.freeze({
+      url: redisUrl,
+      keyPrefix: env.REDIS_KEY_PREFIX ?? 'keys-gateway:',
+      timeoutMs: integer(env, 'REDIS_TIMEOUT_MS', 5, 1, 1000),
+    }),
+    trustProxy: trustProxy(env.TRUST_PROXY),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 262_144, 1024, 16_777_216),
     poolSize,
     callerShare: Object.freeze({
@@ -93,6 +130,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       aliases: integer(env, 'GRAPHQL_MAX_ALIASES', defaultAdmissionLimits.aliases, 0, 1000),
       cost: integer(env, 'GRAPHQL_MAX_COST', defaultAdmissionLimits.cost, 100, 10_000_000),
     }),
+    trustedDocuments,
+    graphiql: oneOf(env, 'GRAPHIQL', onOff, trustedDocuments ? 'off' : 'on') === 'on',
+    introspection: oneOf(env, 'GRAPHQL_INTROSPECTION', onOff, trustedDocuments ? 'off' : 'on') === 'on',
     cors: Object.freeze({ origins: corsOrigins(env.CORS_ORIGINS) }),
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
@@ -124,6 +164,38 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   if (raw === undefined || raw === '') return fallback;
   if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
   return raw as T;
+}
+
+/** A number of hops, or a comma-separated list of addresses and CIDR ranges; unset or 0: none. */
+function trustProxy(raw: string | undefined): TrustProxy | undefined {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === '0') return undefined;
+  if (value === 'true') {
+    throw new ConfigError('TRUST_PROXY=true would let any caller choose its address with X-Forwarded-For: give the number of proxies in front of the gateway (e.g. 1), or their addresses');
+  }
+  if (/^\d+$/.test(value)) return integer({ TRUST_PROXY: value }, 'TRUST_PROXY', 0, 0, 100);
+  const addresses = value.split(',').map((address) => address.trim()).filter(Boolean);
+  try {
+    trustOf(addresses);
+  } catch (error) {
+    throw new ConfigError(`TRUST_PROXY must be a number of hops or a comma-separated list of addresses and CIDR ranges (e.g. 10.0.0.0/8, loopback): ${(error as Error).message}`);
+  }
+  return Object.freeze(addresses);
+}
+
+/** The trusted-documents manifest at `file`, as graphql-codegen, relay-compiler or Apollo's tools write it. */
+function manifestAt(file: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`GRAPHQL_TRUSTED_DOCUMENTS: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return parseManifest(text);
+  } catch (error) {
+    throw new ConfigError(`GRAPHQL_TRUSTED_DOCUMENTS: ${file} ${(error as Error).message}`);
+  }
 }
 
 /** `*` (the default) or a comma-separated list of exact origins such as `https://console.example.com`. */

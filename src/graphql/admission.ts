@@ -140,9 +140,19 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     onParse({ setParseFn }) {
       setParseFn((source) => parseDocument(typeof source === 'string' ? source : source.body));
     },
-    onValidate({ params, setResult }) {
+    onValidate({ params, setResult, validateFn, setValidationFn }) {
       const known = validations.get(params.documentAST);
       if (known) return setResult(known);
+      // graphql-js 16's SingleFieldSubscriptionsRule evaluates @include/@skip without variables and
+      // throws, rather than reports, for a required one: it is this document's validation error.
+      setValidationFn((...args) => {
+        try {
+          return validateFn(...args);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+      });
       return ({ result, setResult: replace }) => {
         const coded = result.map((error) => withValidationCode(error as GraphQLError));
         validations.set(params.documentAST, coded);

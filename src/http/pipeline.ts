@@ -8,6 +8,7 @@ import type { Telemetry } from '../observability/telemetry.js';
 import { readBody } from './body.js';
 import { corsHeaders, preflight, type CorsPolicy } from './cors.js';
 import { errorAnswer, retryHeaders, type RestAnswer } from './envelope.js';
+import type { RateLimitFields } from './rate-limit.js';
 
 /** How an error is shown: the REST envelope, or GraphQL's `{errors: [...]}`. */
 export type Surface = 'rest' | 'graphql';
@@ -23,6 +24,8 @@ export interface Exchange {
   readonly surface: Surface;
   /** Who is asking, for limits and shares: the credential's digest, or the address without one. */
   readonly caller: string;
+  /** The rate limits this request was counted against, for every answer's `RateLimit` fields. */
+  rateLimit: RateLimitFields | undefined;
   /** The sha256 of the credential sent, made once: it names the caller and looks the key up. */
   readonly credentialDigest: Buffer | undefined;
   /** A request header, or null (a repeated header counts as absent). */
@@ -35,8 +38,10 @@ export interface Exchange {
 export interface PipelineParts {
   readonly cors: CorsPolicy;
   readonly maxBodyBytes: number;
-  /** Throws 429 when `caller` has sent one request too many. */
-  limit(caller: string): void;
+  /** The caller's address without a credential (see `TRUST_PROXY`). */
+  addressOf(req: IncomingMessage): string;
+  /** Counts the request against its caller's limit; throws 429 when it is one too many. */
+  limit(exchange: Exchange): Promise<void> | void;
   /** Whether the process is stopping: answers then close their connections. */
   draining(): boolean;
   health(exchange: Exchange): Promise<RestAnswer> | RestAnswer;
@@ -59,9 +64,9 @@ export interface PipelineParts {
  * 5. the route: REST under `/api/`, GraphQL at `/graphql`, 404 anywhere else;
  * 6. errors, rendered once as the REST envelope or as GraphQL errors, by the route's surface.
  *
- * Headers every answer carries (`X-Request-Id`, no-store, CORS, `Connection: close` while
- * stopping) are set in `answer`, the only place that writes to the socket; its access line,
- * metrics and span end there too (`Telemetry.end`).
+ * Headers every answer carries (`X-Request-Id`, no-store, CORS, the `RateLimit` fields once
+ * counted, `Connection: close` while stopping) are set in `answer`, the only place that writes to
+ * the socket; its access line, metrics and span end there too (`Telemetry.end`).
  */
 export function createPipeline(parts: PipelineParts): RequestListener {
   return (req, res) => {
@@ -84,7 +89,7 @@ async function serve(parts: PipelineParts, exchange: Exchange): Promise<void> {
   }
   // REST routes name their template once matched; anything refused before is `other`.
   if (exchange.surface === 'graphql') exchange.record.route = '/graphql';
-  parts.limit(exchange.caller);
+  await parts.limit(exchange);
   const body = await readBody(exchange.req, parts.maxBodyBytes);
   if (exchange.surface === 'graphql') return parts.graphql(exchange, body);
   return answerRest(parts, exchange, await parts.rest(exchange, body));
@@ -108,7 +113,8 @@ function begin(parts: PipelineParts, req: IncomingMessage, res: ServerResponse):
     path,
     search: mark === -1 ? '' : url.slice(mark),
     surface: path === '/graphql' || path === '/graphql/' ? 'graphql' : 'rest',
-    caller: credentialDigest ? credentialDigest.toString('base64') : `address:${req.socket.remoteAddress ?? 'unknown'}`,
+    caller: credentialDigest ? credentialDigest.toString('base64') : `address:${parts.addressOf(req)}`,
+    rateLimit: undefined,
     credentialDigest,
     header,
     record: parts.telemetry.begin(method, header('x-request-id')),
@@ -161,6 +167,10 @@ function withCommonHeaders(parts: PipelineParts, exchange: Exchange, headers: Re
     'x-request-id': exchange.record.id,
     ...corsHeaders(parts.cors, exchange.header('origin')),
   });
+  if (exchange.rateLimit) {
+    all['ratelimit-policy'] = exchange.rateLimit.policy;
+    all.ratelimit = exchange.rateLimit.limit;
+  }
   if (parts.draining()) all.connection = 'close';
   return all;
 }

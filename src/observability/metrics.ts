@@ -52,7 +52,13 @@ export class GatewayMetrics {
   });
   readonly rateLimited = new Counter({
     name: 'gateway_rate_limited_total',
-    help: 'Requests refused with 429 by the per-caller request rate limit.',
+    help: 'Requests refused with 429 by a request rate limit, by limit: caller (a credential, or an address without one) or principal (all its keys together).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitFallbacks = new Counter({
+    name: 'gateway_rate_limit_fallbacks_total',
+    help: 'Requests whose rate limits were counted in this process because Redis (REDIS_URL) could not be used.',
     registers: [this.registry],
   });
   readonly admissionRefusals = new Counter({
