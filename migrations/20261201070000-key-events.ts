@@ -13,8 +13,8 @@ import { type Kysely, sql } from 'kysely';
  * An update that changes no column but `last_used_at` or `updated_at` (the batched use flush)
  * announces nothing: the trigger's `when` filters it out before any function is called.
  *
- * `api_keys_expiring` serves the subscription's expiry timer, which reads the keys about to expire
- * (`expires_at` within the next minute) while anyone is subscribed.
+ * The subscription's expiry timer reads the keys about to expire through the listing order's
+ * `api_keys_expiry_keyset` index (migration 20261201050000-listing-orders); it needs none of its own.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
@@ -56,13 +56,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           (new.id, new.principal_id, new.name, new.key_prefix, new.key_hash, new.scopes, new.expires_at,
            new.is_revoked, new.revoked_at, new.created_at, new.delegation_id, new.pact_id))
     execute function api_key_events_notify()`.execute(db);
-  await sql`
-    create index api_keys_expiring on api_keys (expires_at)
-    where not is_revoked and revoked_at is null and expires_at is not null`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop index api_keys_expiring`.execute(db);
   await sql`drop trigger api_keys_events_update on api_keys`.execute(db);
   await sql`drop trigger api_keys_events_insert_delete on api_keys`.execute(db);
   await sql`drop function api_key_events_notify()`.execute(db);

@@ -113,8 +113,8 @@ const commands: Record<string, Command> = {
       const after = cursor(values, 'list-keys');
       return async (db, io) => {
         const principalId = values.principal === undefined ? undefined : (await principalOf(db, values.principal as string)).id;
-        const filter = { principalId, ...(values.revoked && { isRevoked: true }), ...(values.active && { activeOnly: true }) };
-        const page = await listApiKeys(db.kysely, operatorViewer, listPage({ limit, after }), filter);
+        const filter = { principalId, ...(values.revoked && { isRevoked: true }), ...(values.active && { isActive: true }) };
+        const page = await listApiKeys(db.kysely, operatorViewer, listPage({ limit, after }), { filter });
         if (values.json) return json(io, { keys: page.items.map(toApiKeyRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No keys.');
         else keyTable(io, page.items);
@@ -226,7 +226,7 @@ function pageSize(values: Values, fallback: number): number {
 /** The `--after` cursor, checked; a cursor of another listing is refused when it is used. */
 function cursor(values: Values, command: string): string | undefined {
   const after = values.after as string | undefined;
-  if (after !== undefined) decodeCursor(after, '--after', `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.`);
+  if (after !== undefined) decodeCursor(after, '--after', { suggestion: `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.` });
   return after;
 }
 
