@@ -148,8 +148,10 @@ builder.queryFields((t) => ({
       },
       complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
+        // The caller first: credentials are refused before arguments, and the access line names who asked.
+        const viewer = await context.viewer();
         const { page, options } = keyListing(args, selectsField(info, 'totalCount'));
-        return toConnection(await listApiKeys(context.reads, await context.viewer(), page, options));
+        return toConnection(await listApiKeys(context.reads, viewer, page, options));
       },
     },
     ApiKeyConnection,
