@@ -3,7 +3,7 @@ import { SERVICE_KEY } from '../support/app.js';
 import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
-import { startHaproxy, type Haproxy } from '../support/haproxy.js';
+import { startHaproxy, type Haproxy } from '../../bench/haproxy.js';
 import { closedPort, redisPrefix, redisUrl } from '../support/redis.js';
 import { startSteadyLoad, type SteadyLoad } from '../support/steady-load.js';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-const script = fileURLToPath(new URL('../../scripts/haproxy.sh', import.meta.url));
+const script = fileURLToPath(new URL('../scripts/haproxy.sh', import.meta.url));
 
 /** One gateway as haproxy sees it: `UP`, `DOWN`, or on the way between (`UP 1/2`, `DOWN 1/2`). */
 export interface BackendServer {
