@@ -15,6 +15,8 @@ import { FairShare } from './db/fair-share.js';
 import { pendingMigrations } from './db/migrate.js';
 import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
+import { useNoIntrospection } from './graphql/introspection.js';
+import { usePersistedDocuments } from './graphql/persisted-documents.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { addressReader } from './http/client-address.js';
@@ -49,7 +51,7 @@ export interface App {
   close(): Promise<void>;
 }
 
-const defaultQuery = `# Send your key in the Headers tab: { "X-API-Key": "ak_…" }
+const defaultQuery = `# Put your key in the Headers tab below: { "X-API-Key": "ak_…" }
 query FirstPage {
   viewer { isService scopes principal { name } }
   apiKeys(first: 10) {
@@ -59,6 +61,8 @@ query FirstPage {
   }
 }
 `;
+
+const graphiqlHeaders = JSON.stringify({ 'X-API-Key': '' }, null, 2);
 
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
@@ -111,7 +115,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     cors: false,
     maxRequestBodySize: false,
     parserAndValidationCache: false,
-    graphiql: { title: 'keys gateway', defaultQuery },
+    // The Headers tab opens with the header to fill in, beside the query's comment saying so.
+    graphiql: config.graphiql && { title: 'keys gateway', defaultQuery, headers: graphiqlHeaders, defaultHeaders: graphiqlHeaders, defaultEditorToolsVisibility: 'headers' },
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
@@ -120,8 +125,11 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     plugins: [
       // First: its spans and timings cover the other plugins' work.
       useObservation(telemetry),
+      // Before any parse: a persisted document is looked up by its id, then parsed and limited as any other.
+      usePersistedDocuments({ manifest: config.trustedDocuments, introspection: config.introspection }),
       // Before graphql-jit: a refused document is never compiled.
       useAdmission(schema, config.admission),
+      config.introspection ? {} : useNoIntrospection(),
       // Compiles each query once into plain JS: about twice the executor's speed on a 50-key page.
       useGraphQlJit(),
     ],
@@ -146,7 +154,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     log,
     telemetry,
   };
-  const graphql = createGraphqlHandler(yoga as never, parts);
+  const graphql = createGraphqlHandler(yoga as never, parts, { graphiql: config.graphiql });
 
   let migrated = false;
   /**

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ShareLimits } from './db/fair-share.js';
 import { defaultAdmissionLimits, type AdmissionLimits } from './graphql/admission.js';
+import { parseManifest, type Manifest } from './graphql/persisted-documents.js';
 import { trustOf, type TrustProxy } from './http/client-address.js';
 import type { CorsPolicy } from './http/cors.js';
 
@@ -31,6 +33,12 @@ export interface Config {
   /** How much of the database one caller may hold at once. */
   readonly callerShare: ShareLimits;
   readonly admission: AdmissionLimits;
+  /** The only operations that run (GRAPHQL_TRUSTED_DOCUMENTS); undefined: any, with automatic persisted queries. */
+  readonly trustedDocuments: Manifest | undefined;
+  /** Whether GraphiQL is served at GET /graphql (GRAPHIQL; off by default with trusted documents). */
+  readonly graphiql: boolean;
+  /** Whether `__schema` and `__type` may be asked (GRAPHQL_INTROSPECTION; off by default with trusted documents). */
+  readonly introspection: boolean;
   readonly cors: CorsPolicy;
   /** After SIGTERM, how long requests are still served while `/readyz` answers 503. */
   readonly shutdownDelayMs: number;
@@ -63,6 +71,7 @@ export interface TelemetryConfig {
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty', 'auto'] as const;
+const onOff = ['on', 'off'] as const;
 
 export class ConfigError extends Error {}
 
@@ -81,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl)) {
     throw new ConfigError('REDIS_URL must start with redis:// or rediss:// (unset it to count rate limits in each process)');
   }
+  const trustedDocuments = env.GRAPHQL_TRUSTED_DOCUMENTS ? manifestAt(env.GRAPHQL_TRUSTED_DOCUMENTS) : undefined;
   return Object.freeze({
     databaseUrl,
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
@@ -111,6 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       aliases: integer(env, 'GRAPHQL_MAX_ALIASES', defaultAdmissionLimits.aliases, 0, 1000),
       cost: integer(env, 'GRAPHQL_MAX_COST', defaultAdmissionLimits.cost, 100, 10_000_000),
     }),
+    trustedDocuments,
+    graphiql: oneOf(env, 'GRAPHIQL', onOff, trustedDocuments ? 'off' : 'on') === 'on',
+    introspection: oneOf(env, 'GRAPHQL_INTROSPECTION', onOff, trustedDocuments ? 'off' : 'on') === 'on',
     cors: Object.freeze({ origins: corsOrigins(env.CORS_ORIGINS) }),
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
@@ -158,6 +171,21 @@ function trustProxy(raw: string | undefined): TrustProxy | undefined {
     throw new ConfigError(`TRUST_PROXY must be a number of hops or a comma-separated list of addresses and CIDR ranges (e.g. 10.0.0.0/8, loopback): ${(error as Error).message}`);
   }
   return Object.freeze(addresses);
+}
+
+/** The trusted-documents manifest at `file`, as graphql-codegen, relay-compiler or Apollo's tools write it. */
+function manifestAt(file: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`GRAPHQL_TRUSTED_DOCUMENTS: ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    return parseManifest(text);
+  } catch (error) {
+    throw new ConfigError(`GRAPHQL_TRUSTED_DOCUMENTS: ${file} ${(error as Error).message}`);
+  }
 }
 
 /** `*` (the default) or a comma-separated list of exact origins such as `https://console.example.com`. */

@@ -53,8 +53,8 @@ export class AppError extends Error {
 
 export const badInput = (message: string, suggestion: string) => new AppError('BAD_USER_INPUT', message, suggestion);
 
-export const notFound = (what: string) =>
-  new AppError('NOT_FOUND', `${what} was not found`, 'Check the id; keys you cannot see are reported as not found.');
+export const notFound = (what: string, suggestion = 'Check the id; keys you cannot see are reported as not found.') =>
+  new AppError('NOT_FOUND', `${what} was not found`, suggestion);
 
 export const unavailable = () =>
   new AppError('UNAVAILABLE', 'the database is unreachable', 'Retry after a few seconds.', 2);

@@ -75,7 +75,7 @@ async function main(command = 'serve'): Promise<void> {
   // The banner is for the operator's terminal, on stderr: plain text, never a log line (it shows the demo key once).
   const banner = [
     `keys gateway on ${db.embedded ? `embedded PGlite (${config.pgliteDir})` : 'PostgreSQL'}`,
-    `  GraphQL + GraphiQL  ${base}/graphql`,
+    `  ${config.graphiql ? 'GraphQL + GraphiQL' : 'GraphQL           '}  ${base}/graphql${config.trustedDocuments ? `  (trusted documents only: ${config.trustedDocuments.size})` : ''}`,
     `  REST                ${base}/api/v1/api-keys`,
     `  health              ${base}/healthz  ${base}/readyz`,
     ...(metricsUrl ? [`  metrics             ${metricsUrl}`] : []),

@@ -1,15 +1,13 @@
 import { builder } from '../graphql/builder.js';
 import { selectsField } from '../graphql/selection.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
-import { encodeCursor } from '../pagination/cursor.js';
-import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
+import { LISTING_COST, listingComplexity, toConnection, totalCountOf, withoutNulls } from '../graphql/connection.js';
+import { connectionPage, type ConnectionArgs } from '../pagination/page.js';
 import { notFound } from '../errors.js';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyPage } from './api-key.service.js';
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from './api-key.service.js';
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
-/** The cost of one listing: a statement, indexed (keyset and counter) in every scope but a delegation's. */
-const LISTING_COST = 10;
 /** A `delegation_id` filter is served by no index or counter: its page and count read rows (100 ms and more). */
 const UNINDEXED_LISTING_COST = 5_000;
 
@@ -20,34 +18,58 @@ builder.node(ApiKeyRef, {
   loadMany: (ids, context) => Promise.all(ids.map((id) => context.apiKeys.load(id))),
   fields: (t) => ({
     keyId: t.expose('id', { type: 'UUID', description: 'The same uuid as the REST "id".' }),
-    principalId: t.expose('principalId', { type: 'UUID' }),
+    principalId: t.expose('principalId', { type: 'UUID', description: 'The uuid of the principal the key belongs to.' }),
     principal: t.field({
       type: PrincipalRef,
+      description: 'The principal the key belongs to.',
       resolve: async (key, _args, context) => (await context.principals.load(key.principalId)) ?? Promise.reject(notFound('the principal')),
     }),
-    name: t.exposeString('name'),
+    name: t.exposeString('name', { description: 'What the key is for, 1..255 characters.' }),
     keyPrefix: t.exposeString('keyPrefix', { description: "The raw key's first characters, to tell keys apart." }),
-    scopes: t.exposeStringList('scopes', { complexity: 1 }),
-    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
-    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
-    isRevoked: t.exposeBoolean('isRevoked'),
-    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    delegationId: t.expose('delegationId', { type: 'UUID', nullable: true }),
-    pactId: t.expose('pactId', { type: 'UUID', nullable: true }),
+    scopes: t.exposeStringList('scopes', { complexity: 1, description: 'What the key may do: resource:action strings such as api_keys:read, or "*" for everything.' }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true, description: 'When the key stops working; null: never.' }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true, description: 'When the key last authenticated a request, written a few seconds late (batched); null: never used.' }),
+    isRevoked: t.exposeBoolean('isRevoked', { description: 'Whether the key was revoked, for good.' }),
+    revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true, description: 'When the key was revoked; null while it is not.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the key was created.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the key was last changed (a use does not count).' }),
+    delegationId: t.expose('delegationId', { type: 'UUID', nullable: true, description: 'The delegation the key was minted under, if any.' }),
+    pactId: t.expose('pactId', { type: 'UUID', nullable: true, description: "The pact the key is bound to, if any: such a key sees only its principal's keys of the same pact." }),
   }),
 });
 
-const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
+export const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
   description: 'Narrows the listing, within what the caller may see.',
   fields: (t) => ({
     principalId: t.field({ type: 'UUID', description: 'Assistant service only.' }),
-    pactId: t.field({ type: 'UUID' }),
-    delegationId: t.field({ type: 'UUID' }),
-    isRevoked: t.boolean(),
+    pactId: t.field({ type: 'UUID', description: 'Only keys bound to this pact.' }),
+    delegationId: t.field({ type: 'UUID', description: 'Only keys minted under this delegation (served by no index: costs more).' }),
+    isRevoked: t.boolean({ description: 'Only revoked keys (true) or only keys not revoked (false).' }),
   }),
 });
+
+/** A page of keys; `apiKeys` and `Principal.apiKeys` answer with it. */
+export const ApiKeyConnection = builder.connectionObject(
+  {
+    type: ApiKeyRef,
+    name: 'ApiKeyConnection',
+    description: 'A page of keys, with where it sits and how many match in all.',
+    fields: (t) => ({
+      totalCount: t.int({
+        description: 'How many keys match the filter across all pages.',
+        resolve: (connection) => totalCountOf(connection),
+      }),
+    }),
+  },
+  { name: 'ApiKeyEdge', description: 'One key in a listing, with its cursor.' },
+);
+
+/**
+ * A key listing's weight: a statement of its own (and its count, when asked); one that no index
+ * serves costs as much as a quarter of the limit, so a document holds at most a few of them.
+ */
+export const keyListingComplexity = (args: ConnectionArgs & { filter?: { delegationId?: string | null } | null }) =>
+  listingComplexity(args, args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST);
 
 builder.queryFields((t) => ({
   apiKeys: t.connection(
@@ -55,52 +77,23 @@ builder.queryFields((t) => ({
       type: ApiKeyRef,
       description:
         'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
-      args: { filter: t.arg({ type: ApiKeyFilter }) },
-      // A statement of its own (and its count, when asked); one that no index serves costs as much as a
-      // quarter of the limit, so a document holds at most a few of them.
-      complexity: (args) => ({
-        field: args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST,
-        multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
-      }),
+      args: { filter: t.arg({ type: ApiKeyFilter, description: 'Narrows the keys listed; totalCount counts what it leaves.' }) },
+      complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
-        const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
-        return {
-          page,
-          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),
-          pageInfo: {
-            hasNextPage: page.hasNext,
-            hasPreviousPage: page.hasPrevious,
-            startCursor: page.startCursor,
-            endCursor: page.endCursor,
-          },
-        };
+        return toConnection(await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount')));
       },
     },
-    {
-      name: 'ApiKeyConnection',
-      fields: (t) => ({
-        totalCount: t.int({
-          description: 'How many keys match the filter across all pages.',
-          resolve: (connection) => (connection as unknown as { page: KeyPage }).page.total(),
-        }),
-      }),
-    },
-    { name: 'ApiKeyEdge' },
+    ApiKeyConnection,
   ),
   apiKey: t.field({
     type: ApiKeyRef,
     nullable: true,
     description: 'One key by its uuid; null when it does not exist or is not visible to the caller.',
-    args: { keyId: t.arg({ type: 'UUID', required: true }) },
+    args: { keyId: t.arg({ type: 'UUID', required: true, description: 'The key\'s uuid (REST "id").' }) },
     resolve: (_parent, args, context) => context.apiKeys.load(args.keyId),
   }),
 }));
-
-/** GraphQL passes explicit nulls; the core treats an absent filter field and a null one alike. */
-function withoutNulls<T extends object>(input: T): { [K in keyof T]?: Exclude<T[K], null> } {
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value != null)) as never;
-}
 
 builder.relayMutationField(
   'createApiKey',
@@ -111,8 +104,8 @@ builder.relayMutationField(
       scopes: t.stringList({ description: 'resource:action strings or "*"; default: "*" for the service, the creating key\'s own scopes for a key.' }),
       expiresAt: t.field({ type: 'DateTime', description: 'In the future, with a zone; a key never outlives the key that creates it.' }),
       principalId: t.field({ type: 'UUID', description: 'Required from the service; ignored from a key (its own principal is used).' }),
-      pactId: t.field({ type: 'UUID' }),
-      delegationId: t.field({ type: 'UUID' }),
+      pactId: t.field({ type: 'UUID', description: 'Binds the new key to a pact; a pact-bound key can only mint keys of its own pact.' }),
+      delegationId: t.field({ type: 'UUID', description: 'The delegation the new key is minted under.' }),
     }),
   },
   {
@@ -120,8 +113,9 @@ builder.relayMutationField(
     resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits),
   },
   {
+    description: 'The key just created, and its raw value.',
     outputFields: (t) => ({
-      apiKey: t.field({ type: ApiKeyRef, resolve: (payload) => payload.apiKey }),
+      apiKey: t.field({ type: ApiKeyRef, description: 'The key just created.', resolve: (payload) => payload.apiKey }),
       rawKey: t.exposeString('rawKey', { description: 'The key itself, shown this once; store it now.' }),
     }),
   },
@@ -129,12 +123,12 @@ builder.relayMutationField(
 
 builder.relayMutationField(
   'revokeApiKey',
-  { inputFields: (t) => ({ keyId: t.field({ type: 'UUID', required: true }) }) },
+  { description: 'Which key to revoke.', inputFields: (t) => ({ keyId: t.field({ type: 'UUID', required: true, description: "The key's uuid (REST \"id\")." }) }) },
   {
     description: 'Revokes a key for good; repeating it answers the same. Needs api_keys:write (or the service).',
     resolve: async (_parent, { input }, context) => ({
       apiKey: await revokeApiKey(context.db, await context.viewer(), input.keyId, context.forgetKey),
     }),
   },
-  { outputFields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (payload) => payload.apiKey }) }) },
+  { description: 'The key as revoked.', outputFields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, description: 'The key, now revoked.', resolve: (payload) => payload.apiKey }) }) },
 );

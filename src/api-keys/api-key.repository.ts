@@ -1,9 +1,9 @@
-import { type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
+import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely';
 import type { Credential } from '../auth/authenticator.js';
 import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import { StatementCache } from '../db/statement-cache.js';
-import { keysetStatement, readKeysetPage, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
+import { keysetStatement, readKeysetPage, readKeysetPages, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
 import type { Page } from '../pagination/page.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
@@ -27,7 +27,10 @@ const columns = [
 
 const selectColumns = (keys: Keys) => keys.select(columns);
 
-function scoped(db: Kysely<Database>, scope: KeyScope): Keys {
+/** A scope whose principal may be a column of the statement around it (a batch's), not a value. */
+type SqlScope = Omit<KeyScope, 'principalId'> & { principalId?: string | Expression<string> };
+
+function scoped(db: Kysely<Database>, scope: SqlScope): Keys {
   let keys: Keys = db.selectFrom('api_keys');
   if (scope.principalId !== undefined) keys = keys.where('principal_id', '=', scope.principalId);
   if (scope.pactId !== undefined) keys = keys.where('pact_id', '=', scope.pactId);
@@ -98,12 +101,29 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
 const ANY = '00000000-0000-0000-0000-000000000000';
 
 /**
+ * The page of keys in `scope` of each of `principalIds`, as `findKeyPage` reads one, in one
+ * statement (see `readKeysetPages`); a principal without a page in the map has no keys in it.
+ */
+export function findKeyPagesOfPrincipals(
+  db: Kysely<Database>,
+  scope: Omit<KeyScope, 'principalId'>,
+  principalIds: readonly string[],
+  page: Extract<Page, { kind: 'keyset' }>,
+  withTotal = false,
+): Promise<Map<string, PageRows<ApiKeyRow>>> {
+  return readKeysetPages(db, listingOrder, principalIds, (principalId) => {
+    const ofPrincipal = { ...scope, principalId };
+    return keysetStatement(db, listingOrder, scoped(db, ofPrincipal), page, selectColumns, withTotal ? totalOf(db, ofPrincipal) : undefined, page.limit + 1);
+  }, page);
+}
+
+/**
  * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
  * pact, or of everything, with or without `is_revoked`, is one row of the trigger-kept
  * `api_key_counts` (the sum of at most 16 shards); a `delegation_id` filter, a pact without a
  * principal, or the nil uuid counts rows.
  */
-function totalOf(db: Kysely<Database>, scope: KeyScope): RawBuilder<number> {
+function totalOf(db: Kysely<Database>, scope: SqlScope): RawBuilder<number> {
   // The nil uuid means "any" in the counters, so a filter on it as a real value counts rows.
   const counted = scope.delegationId === undefined && !scope.activeOnly && scope.principalId !== ANY && scope.pactId !== ANY
     && (scope.pactId === undefined || scope.principalId !== undefined);

@@ -2,8 +2,8 @@ import { requireScope } from '../auth/viewer.js';
 import { badInput } from '../errors.js';
 import { envelope, type RestAnswer } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
+import { listingAnswer, pageParameters, readListPage, readQuery } from '../http/listing.js';
 import type { RestRequest, RouteTable } from '../http/rest.js';
-import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
 
@@ -26,61 +26,15 @@ export function toApiKeyRead(key: ApiKey) {
   };
 }
 
-const listParameters = ['after', 'before', 'offset', 'limit', 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
+const listParameters = [...pageParameters, 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
 type ListParameter = (typeof listParameters)[number];
-
-// RFC 9745: the moment offset paging was deprecated (2026-11-28T00:00:00Z).
-const OFFSET_DEPRECATION = '@1795824000';
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
 async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
-  const params = readQuery(query);
-  const page = listPage(pageParams(params));
+  const params = readQuery(query, listParameters);
+  const page = readListPage(params);
   const result = await listApiKeys(db, viewer, page, filterParams(params), true);
-  const offsetMode = page.kind === 'offset';
-  const meta = {
-    total: await result.total(),
-    offset: offsetMode ? Number(page.offset) : null,
-    limit: offsetMode ? page.limit : null,
-    // Paging backward, "more" means newer keys; otherwise older ones.
-    has_more: page.kind === 'keyset' && page.fromEnd ? result.hasPrevious : result.hasNext,
-    after: result.endCursor,
-    before: result.startCursor,
-  };
-  return envelope(result.items.map(toApiKeyRead), meta, offsetMode
-    ? {
-        headers: { deprecation: OFFSET_DEPRECATION },
-        message: 'offset paging is deprecated: pass meta.after as after (or meta.before as before) to page with cursors.',
-      }
-    : {});
-}
-
-function readQuery(query: URLSearchParams): Partial<Record<ListParameter, string>> {
-  const params: Partial<Record<ListParameter, string>> = {};
-  for (const [name, value] of query) {
-    if (!(listParameters as readonly string[]).includes(name)) {
-      throw badInput(`unknown query parameter ${name}`, `Use only ${listParameters.join(', ')}.`);
-    }
-    if (params[name as ListParameter] !== undefined) {
-      throw badInput(`query parameter ${name} is given more than once`, `Pass ${name} once.`);
-    }
-    params[name as ListParameter] = value;
-  }
-  return params;
-}
-
-function pageParams(params: Partial<Record<ListParameter, string>>): ListParams {
-  return {
-    limit: params.limit === undefined ? undefined : Number(digits(params.limit, 'limit', 'an integer from 1 to 200')),
-    offset: params.offset === undefined ? undefined : BigInt(digits(params.offset, 'offset', 'an integer from 0 to 9223372036854775807')),
-    after: params.after,
-    before: params.before,
-  };
-}
-
-function digits(value: string, name: string, range: string): string {
-  if (!/^\d{1,30}$/.test(value)) throw badInput(`${name} must be ${range}, got "${value.slice(0, 40)}"`, `Pass ${name} as ${range}.`);
-  return value;
+  return listingAnswer(result, page, result.items.map(toApiKeyRead));
 }
 
 function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {

@@ -3,14 +3,15 @@ import type { Database } from '../db/database.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
-import { encodeCursor, type Position } from '../pagination/cursor.js';
+import type { Position } from '../pagination/cursor.js';
+import { emptyListing, toListing, type Listing } from '../pagination/listing.js';
 import type { Page } from '../pagination/page.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
 import {
-  countActiveKeys, countKeys, findKeyPage, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
+  countActiveKeys, countKeys, findKeyPage, findKeyPagesOfPrincipals, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
 } from './api-key.repository.js';
 import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
 import { generateRawKey } from './raw-key.js';
@@ -44,16 +45,7 @@ export interface KeyFilter {
   activeOnly?: boolean;
 }
 
-export interface KeyPage {
-  items: ApiKey[];
-  hasNext: boolean;
-  hasPrevious: boolean;
-  startCursor: string | null;
-  endCursor: string | null;
-  /** How many keys match across all pages; counted only when asked for. */
-  total(): Promise<number>;
-}
-
+export type KeyPage = Listing<ApiKey>;
 
 export function toApiKey(row: ApiKeyRow): ApiKey {
   return {
@@ -87,10 +79,6 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
   return { ...filter, principalId: viewer.principalId, pactId: viewer.pactId ?? filter.pactId };
 }
 
-const emptyPage: KeyPage = {
-  items: [], hasNext: false, hasPrevious: false, startCursor: null, endCursor: null, total: async () => 0,
-};
-
 /**
  * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
  * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
@@ -98,18 +86,34 @@ const emptyPage: KeyPage = {
 export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
   const scope = visibleScope(viewer, filter);
-  if (!scope) return emptyPage;
-  const { rows, hasNext, hasPrevious, total } = await findKeyPage(db, scope, page, withTotal);
-  const items = rows.map(toApiKey);
-  let counted = total === undefined ? undefined : Promise.resolve(total);
-  return {
-    items,
-    hasNext,
-    hasPrevious,
-    startCursor: items.length ? encodeCursor(items[0].position) : null,
-    endCursor: items.length ? encodeCursor(items[items.length - 1].position) : null,
-    total: () => (counted ??= countKeys(db, scope)),
-  };
+  if (!scope) return emptyListing;
+  return toListing(await findKeyPage(db, scope, page, withTotal), toApiKey, () => countKeys(db, scope));
+}
+
+/**
+ * For each of `principalIds`, the page `listApiKeys` answers with `principal_id` set to it: the
+ * same visibility and filters, so a key sees no more of its principal's keys here than there.
+ * One statement for all of them, in the order of `principalIds`.
+ */
+export async function listApiKeysOfPrincipals(
+  db: Kysely<Database>,
+  viewer: Viewer,
+  principalIds: readonly string[],
+  page: Extract<Page, { kind: 'keyset' }>,
+  filter: KeyFilter = {},
+  withTotal = false,
+): Promise<KeyPage[]> {
+  requireScope(viewer, 'api_keys:read');
+  const scope = visibleScope(viewer, filter);
+  if (!scope) return principalIds.map(() => emptyListing);
+  const { principalId: only, ...within } = scope;
+  const seen = (principalId: string) => only === undefined || only === principalId;
+  const pages = await findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal);
+  return principalIds.map((principalId) => {
+    if (!seen(principalId)) return emptyListing;
+    const found = pages.get(principalId) ?? { rows: [], hasNext: false, hasPrevious: false, total: withTotal ? 0 : undefined };
+    return toListing(found, toApiKey, () => countKeys(db, { ...within, principalId }));
+  });
 }
 
 /** The key making the request, whatever its scopes; undefined for the service. */

@@ -3,7 +3,7 @@ import type { PgTimestamp } from '../db/timestamp.js';
 
 export type ActorType = 'service' | 'key' | 'operator';
 
-export type AuditAction = 'api_key.created' | 'api_key.revoked' | 'principal.created';
+export type AuditAction = 'api_key.created' | 'api_key.revoked' | 'principal.created' | 'principal.updated';
 
 export interface AuditEventTable {
   id: Generated<string>;

@@ -22,6 +22,13 @@ export const SERVICE_KEY_HEADER = 'x-assistant-service-key';
 
 const MAX_CACHED = 10_000;
 
+/**
+ * A credential header's value, or null when it sends none: an empty header (`X-API-Key: `, as a
+ * client's blank template sends it) is no credential, not a key that fails, and the service
+ * header left empty does not shadow X-API-Key.
+ */
+const sent = (value: string | null): string | null => (value === null || value.trim() === '' ? null : value);
+
 const unauthenticated = (message: string, suggestion: string) => new AppError('UNAUTHENTICATED', message, suggestion);
 
 interface Cached {
@@ -61,17 +68,17 @@ export class Authenticator {
    * `digest` is the sha256 of the credential these headers send, when the caller has it already.
    */
   async authenticate(headers: Pick<Headers, 'get'>, digest?: Buffer): Promise<Viewer | undefined> {
-    const serviceKey = headers.get(SERVICE_KEY_HEADER);
+    const serviceKey = sent(headers.get(SERVICE_KEY_HEADER));
     // The service header decides alone: a wrong one never falls back to X-API-Key.
     if (serviceKey !== null) return this.authenticateService(digest ?? sha256(serviceKey));
-    const rawKey = headers.get(API_KEY_HEADER);
+    const rawKey = sent(headers.get(API_KEY_HEADER));
     if (rawKey === null) return undefined;
     return this.authenticateKey(rawKey, digest);
   }
 
   /** The credential these headers send, as authentication reads it: the service header first. */
   static credentialOf(headers: Pick<Headers, 'get'>): string | null {
-    return headers.get(SERVICE_KEY_HEADER) ?? headers.get(API_KEY_HEADER);
+    return sent(headers.get(SERVICE_KEY_HEADER)) ?? sent(headers.get(API_KEY_HEADER));
   }
 
   /**

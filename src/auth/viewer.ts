@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 
-export type Scope = 'api_keys:read' | 'api_keys:write';
+export type Scope = 'api_keys:read' | 'api_keys:write' | 'principals:write';
 
 /** Who is calling: the assistant service, or one principal's API key. */
 export type Viewer =

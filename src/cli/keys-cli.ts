@@ -186,7 +186,7 @@ const commands: Record<string, Command> = {
       const limit = pageSize(values, 20);
       const after = cursor(values, 'list-principals');
       return async (db, io) => {
-        const page = await listPrincipals(db.kysely, operatorViewer, limit, after === undefined ? undefined : decodeCursor(after, '--after'));
+        const page = await listPrincipals(db.kysely, operatorViewer, listPage({ limit, after }));
         if (values.json) return json(io, { principals: page.items.map(toPrincipalRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No principals.');
         else principalTable(io, page.items);

@@ -14,6 +14,11 @@ export interface Context {
   /** Per-request loaders: one statement per batch, whatever the page size. */
   apiKeys: DataLoader<string, ApiKey | undefined>;
   principals: DataLoader<string, Principal | undefined>;
+  /**
+   * A loader of this request by `name`, made with `batch` on first use: resolvers that ask for
+   * one name share its batches, e.g. one page of keys for every principal on a page.
+   */
+  loader<K, V>(name: string, batch: (keys: readonly K[]) => Promise<V[]>): DataLoader<K, V>;
   /** The key making the request (readable without any scope). */
   ownKey(): Promise<ApiKey | undefined>;
   /** Makes this process refuse a key just revoked (see `Authenticator.forget`). */
@@ -29,6 +34,7 @@ export function createContext(
   keyLimits: KeyLimits,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
+  const loaders = new Map<string, DataLoader<unknown, unknown>>();
   const context: Context = {
     db,
     viewer: () =>
@@ -40,6 +46,11 @@ export function createContext(
       })),
     apiKeys: new DataLoader(async (ids) => getApiKeys(db, await context.viewer(), ids)),
     principals: new DataLoader(async (ids) => getPrincipals(db, await context.viewer(), ids)),
+    loader: <K, V>(name: string, batch: (keys: readonly K[]) => Promise<V[]>) => {
+      let loader = loaders.get(name) as DataLoader<K, V> | undefined;
+      if (!loader) loaders.set(name, (loader = new DataLoader(batch)) as DataLoader<unknown, unknown>);
+      return loader;
+    },
     ownKey: async () => getOwnKey(db, await context.viewer()),
     forgetKey,
     keyLimits,

@@ -3,6 +3,7 @@ import { GraphQLObjectType, type GraphQLFieldResolver, type GraphQLSchema } from
 import { builder } from './builder.js';
 import '../principals/principal.graphql.js';
 import '../api-keys/api-key.graphql.js';
+import '../api-keys/principal-api-keys.graphql.js';
 import '../auth/viewer.graphql.js';
 
 type IdResolver = GraphQLFieldResolver<unknown, unknown>;

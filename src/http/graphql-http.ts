@@ -1,14 +1,10 @@
 import { Readable } from 'node:stream';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { processRegularResult, type YogaServerInstance } from 'graphql-yoga';
+import { processRegularResult, shouldRenderGraphiQL, type YogaServerInstance } from 'graphql-yoga';
 import { AppError } from '../errors.js';
 import { answer, answerStream, type Exchange, type PipelineParts } from './pipeline.js';
 
-interface Params {
-  query: string;
-  variables?: Record<string, unknown> | null;
-  operationName?: string | null;
-}
+type Params = Record<string, unknown>;
 
 type Result = ExecutionResult & { stringify?: (result: ExecutionResult) => string };
 
@@ -17,39 +13,41 @@ export interface GraphqlServerContext {
   exchange: Exchange;
 }
 
+/** What the GraphQL endpoint serves besides operations. */
+export interface GraphqlHttpOptions {
+  /** GraphiQL for a browser's GET; when off, such a GET is a 404 saying so. */
+  readonly graphiql: boolean;
+}
+
 /**
  * GraphQL at `/graphql`, the pipeline's last step, with the body already read and limited.
  *
- * The common request, a JSON POST of `{query, variables, operationName}` answered as JSON, runs
- * here through Yoga's envelop plugins (admission limits, caches, graphql-jit, error masking)
- * without Fetch API objects around it; an answer with errors takes its status and shape from
- * Yoga's own result processor. Everything else GraphQL over HTTP allows (GET, GraphiQL,
- * `application/graphql-response+json`, other media types, batches) goes to Yoga's handler with
- * the same body, and its answer leaves through the same `answer` as every other.
+ * The common request, a JSON POST of one operation answered as JSON, runs here through Yoga's
+ * `getResultForParams`: the same parameter plugins (persisted documents, Yoga's parameter checks)
+ * and envelop plugins (admission limits, caches, graphql-jit, error masking) as in Yoga's own
+ * handler, without Fetch API objects around them; an answer with errors takes its status and shape
+ * from Yoga's own result processor. Everything else GraphQL over HTTP allows (GET, GraphiQL,
+ * `application/graphql-response+json`, other media types) goes to Yoga's handler with the same
+ * body, and its answer leaves through the same `answer` as every other. Batches are refused.
  */
-export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts) {
+export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, options: GraphqlHttpOptions) {
   return async (exchange: Exchange, body: Buffer): Promise<void> => {
+    if (isJsonPost(exchange) && isBatch(body)) throw batchRefused();
     const params = isPlainJsonPost(exchange) ? plainParams(body) : undefined;
-    if (!params) return viaYoga(yoga, parts, exchange, body);
-    const request = { headers: { get: exchange.header } };
-    const enveloped = yoga.getEnveloped({ request, params, exchange } as never);
-    let document;
+    if (!params) return viaYoga(yoga, parts, exchange, body, options);
+    const request = { method: 'POST', url: `http://gateway${exchange.path}`, headers: { get: exchange.header } };
+    let result: Result | AsyncIterable<unknown>;
     try {
-      document = enveloped.parse(params.query);
-      const errors = enveloped.validate(enveloped.schema, document);
-      if (errors.length > 0) return answerResult(yoga, parts, exchange, { errors });
+      result = (await yoga.getResultForParams({ params, request } as never, { request, exchange } as never)) as Result | AsyncIterable<unknown>;
     } catch (error) {
+      // Thrown by a parameter plugin (a persisted document not found, a parameter of the wrong type).
       if (error instanceof GraphQLError) return answerResult(yoga, parts, exchange, { errors: [error] });
       throw error;
     }
-    const contextValue = await enveloped.contextFactory();
-    const result = (await enveloped.execute({
-      schema: enveloped.schema,
-      document,
-      contextValue,
-      variableValues: params.variables,
-      operationName: params.operationName,
-    })) as Result;
+    if (Symbol.asyncIterator in result) {
+      await (result as AsyncGenerator).return?.(undefined);
+      throw notAcceptable();
+    }
     if (result.errors?.length) return answerResult(yoga, parts, exchange, result);
     answer(parts, exchange, 200, {}, (result.stringify ?? JSON.stringify)(result));
   };
@@ -62,6 +60,10 @@ async function answerResult(yoga: YogaServerInstance<GraphqlServerContext, objec
   answer(parts, exchange, response.status, Object.fromEntries(response.headers), await response.text());
 }
 
+function isJsonPost(exchange: Exchange): boolean {
+  return exchange.method === 'POST' && /^application\/(graphql\+)?json\s*(;|$)/i.test(exchange.header('content-type') ?? '');
+}
+
 function isPlainJsonPost(exchange: Exchange): boolean {
   if (exchange.method !== 'POST' || exchange.search !== '') return false;
   const type = exchange.header('content-type') ?? '';
@@ -71,7 +73,16 @@ function isPlainJsonPost(exchange: Exchange): boolean {
     && !/graphql-response\+json|text\/event-stream|multipart/i.test(accept);
 }
 
-/** `{query, variables?, operationName?}` and nothing else, or undefined for Yoga to judge. */
+/** A JSON array: several operations in one request. */
+function isBatch(body: Buffer): boolean {
+  for (const byte of body) {
+    if (byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d) continue;
+    return byte === 0x5b;
+  }
+  return false;
+}
+
+/** The body as a JSON object, or undefined for Yoga to judge (not JSON, not an object). */
 function plainParams(body: Buffer): Params | undefined {
   let value: unknown;
   try {
@@ -79,18 +90,13 @@ function plainParams(body: Buffer): Params | undefined {
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const { query, variables, operationName, ...rest } = value as Record<string, unknown>;
-  const plain = typeof query === 'string'
-    && Object.keys(rest).length === 0
-    && (variables == null || (typeof variables === 'object' && !Array.isArray(variables)))
-    && (operationName == null || typeof operationName === 'string');
-  return plain ? (value as Params) : undefined;
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Params) : undefined;
 }
 
 /** Yoga answers: the request as it came, its body already read; the answer goes out through `answer`. */
-async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, body: Buffer): Promise<void> {
+async function viaYoga(yoga: YogaServerInstance<GraphqlServerContext, object>, parts: PipelineParts, exchange: Exchange, body: Buffer, options: GraphqlHttpOptions): Promise<void> {
   checkTransport(exchange, body);
+  if (!options.graphiql && shouldRenderGraphiQL({ method: exchange.method === 'HEAD' ? 'GET' : exchange.method, headers: { get: exchange.header } } as never)) throw graphiqlOff();
   // A fixed origin: the path is all Yoga routes on, and a Host header is the client's to garble.
   const url = `http://gateway${exchange.path}${exchange.search}`;
   const headers = Object.entries(exchange.req.headers).flatMap(([name, value]): [string, string][] => (typeof value === 'string' ? [[name, value]] : []));
@@ -164,9 +170,20 @@ const unsupportedMediaType = () =>
   new AppError('UNSUPPORTED_MEDIA_TYPE', 'a GraphQL request body must be application/json, application/graphql or application/x-www-form-urlencoded',
     'Send Content-Type: application/json with {"query": "…", "variables": {…}}, or use GET with ?query=….');
 
+const notAcceptable = () => new AppError('NOT_ACCEPTABLE', 'no media type in the Accept header can be answered',
+  'Accept application/json or application/graphql-response+json (text/event-stream or multipart/mixed for a stream), or send no Accept header.');
+
+/** Why: see "Batches" in docs/graphql.md. */
+const batchRefused = () =>
+  new AppError('BAD_REQUEST', 'batches of operations ([{"query": …}, …]) are not supported: send one operation per request',
+    'Send each operation in a request of its own (a kept-alive connection makes that cheap), or ask for several root fields in one document, which admission costs as a whole.');
+
+const graphiqlOff = () =>
+  new AppError('NOT_FOUND', 'GraphiQL is turned off on this gateway',
+    'Send GraphQL requests with POST (or GET with ?query=… or a persisted document\'s id); the operator turns GraphiQL on with GRAPHIQL=on.');
+
 /** Yoga refuses a media type it cannot answer in (406) or read (415) with no body; ours say what to send. */
 const emptyRefusals: Record<number, () => AppError> = {
-  406: () => new AppError('NOT_ACCEPTABLE', 'no media type in the Accept header can be answered',
-    'Accept application/json or application/graphql-response+json (text/event-stream or multipart/mixed for a stream), or send no Accept header.'),
+  406: notAcceptable,
   415: unsupportedMediaType,
 };

@@ -133,7 +133,52 @@ export async function readKeysetPage<Row extends { id: string }>(
   statement: CompiledQuery<Row & Scalars>,
   page: Extract<Page, { kind: 'keyset' }>,
 ): Promise<PageRows<Row>> {
-  const { rows: found, scalars } = await execute(db, statement);
+  const { rows, scalars } = await execute(db, statement);
+  return keysetPageOf(rows, scalars, page);
+}
+
+/**
+ * One page for each of `parents` in one statement: `statementOf` builds the `keysetStatement`
+ * of one parent, given the parent as a column of the statement around it, and each parent's page
+ * is joined laterally to the list of parents. Every page keeps its own exact flags and total.
+ * A parent missing from the answer has an empty page.
+ *
+ * ```sql
+ * select batch.parent as batch_parent, pages.* from unnest($1::uuid[]) with ordinality as batch(parent, n)
+ * cross join lateral (select * from (… as newer_exist, … as total) scalars
+ *   left join lateral (select … where principal_id = batch.parent and … limit 6) page on true …) pages
+ * order by batch.n, pages.created_at desc, pages.id desc
+ * ```
+ */
+export async function readKeysetPages<T extends keyof Database, Row extends { id: string }>(
+  db: Kysely<Database>,
+  order: KeysetOrder<T>,
+  parents: readonly string[],
+  statementOf: (parent: Expression<string>) => Compilable<Row & Scalars>,
+  page: Extract<Page, { kind: 'keyset' }>,
+): Promise<Map<string, PageRows<Row>>> {
+  const pages = new Map<string, PageRows<Row>>();
+  if (parents.length === 0) return pages;
+  const direction = sql.raw(page.fromEnd ? 'asc' : 'desc');
+  const { rows } = await sql<Row & Scalars & { batch_parent: string }>`
+    select batch.parent as batch_parent, pages.* from unnest(${parents}::uuid[]) with ordinality as batch(parent, n)
+    cross join lateral (${statementOf(sql.ref('batch.parent'))}) as pages
+    order by batch.n, ${sql.ref(`pages.${order.time}`)} ${direction}, ${sql.ref(`pages.${order.id}`)} ${direction}`.execute(db);
+  const byParent = new Map<string, (Row & Scalars)[]>();
+  for (const row of rows) {
+    const found = byParent.get(row.batch_parent);
+    if (found) found.push(row);
+    else byParent.set(row.batch_parent, [row]);
+  }
+  for (const [parent, found] of byParent) {
+    const empty = found.length === 1 && found[0].id === null;
+    pages.set(parent, keysetPageOf(empty ? [] : found, found[0], page));
+  }
+  return pages;
+}
+
+/** A keyset page from the rows its statement read (the limit and one more) and the scalars beside them. */
+function keysetPageOf<Row>(found: Row[], scalars: Scalars, page: Extract<Page, { kind: 'keyset' }>): PageRows<Row> {
   const more = found.length > page.limit;
   const rows = more ? found.slice(0, page.limit) : found;
   if (page.fromEnd) rows.reverse();

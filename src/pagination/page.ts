@@ -15,6 +15,9 @@ export type Page =
   | { kind: 'keyset'; limit: number; fromEnd: boolean; bothWays: boolean; after?: Position; before?: Position }
   | { kind: 'offset'; limit: number; offset: bigint };
 
+/** A page of the keyset mode: every page but the deprecated offset mode's. */
+export type KeysetPage = Extract<Page, { kind: 'keyset' }>;
+
 export interface ConnectionArgs {
   first?: number | null;
   last?: number | null;
@@ -23,7 +26,7 @@ export interface ConnectionArgs {
 }
 
 /** Relay connection arguments, with graphql-relay-js window semantics. */
-export function connectionPage(args: ConnectionArgs): Page {
+export function connectionPage(args: ConnectionArgs): KeysetPage {
   const { first, last } = args;
   if (first != null && last != null) {
     throw badInput('first and last cannot be used together', 'Pass first (with after) to page forward, or last (with before) to page backward.');

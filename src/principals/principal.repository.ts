@@ -1,5 +1,6 @@
-import { sql, type Kysely } from 'kysely';
-import type { Position } from '../pagination/cursor.js';
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
+import { keysetStatement, readKeysetPage, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
+import type { Page } from '../pagination/page.js';
 import type { Database } from '../db/database.js';
 import type { PrincipalRow } from './principal.table.js';
 
@@ -51,14 +52,60 @@ export function findPrincipalByExternalId(db: Kysely<Database>, externalId: stri
   return db.selectFrom('principals').select(columns).where('external_id', '=', externalId).executeTakeFirst();
 }
 
+/** Which principals a listing reads. */
+export interface PrincipalScope {
+  type?: 'human' | 'agent';
+}
+
+type Principals = SelectQueryBuilder<Database, 'principals', object>;
+
+/** Principals are listed newest first: by `created_at`, then `id`, descending. */
+const listingOrder: KeysetOrder<'principals'> = { table: 'principals', time: 'created_at', id: 'id' };
+
+function scoped(db: Kysely<Database>, scope: PrincipalScope): Principals {
+  const principals = db.selectFrom('principals');
+  return scope.type === undefined ? principals : principals.where('type', '=', scope.type);
+}
+
+const selectColumns = (principals: Principals) => principals.select(columns);
+
+/** How many principals are in `scope`, as a scalar subquery: a count over the keyset index. */
+const totalOf = (db: Kysely<Database>, scope: PrincipalScope) => sql<number>`(${scoped(db, scope).select(sql`count(*)`.as('count'))})`;
+
 /**
- * Up to `fetch` principals older than `after` (all when absent), newest first.
+ * One page of principals in `scope`, newest first, with exact flags for both directions, and
+ * its total when asked: the keys' pagination core over the `principals_keyset` indexes.
+ */
+export function findPrincipalPage(db: Kysely<Database>, scope: PrincipalScope, page: Page, withTotal = false): Promise<PageRows<PrincipalRow>> {
+  const total = withTotal ? totalOf(db, scope) : undefined;
+  if (page.kind === 'offset') return readOffsetPage(db, listingOrder, scoped(db, scope), page, selectColumns, total);
+  const statement = keysetStatement(db, listingOrder, scoped(db, scope), page, selectColumns, total, page.limit + 1);
+  return readKeysetPage(db, statement.compile(), page);
+}
+
+/** How many principals are in `scope`. */
+export async function countPrincipals(db: Kysely<Database>, scope: PrincipalScope): Promise<number> {
+  const { total } = await db.selectNoFrom(totalOf(db, scope).as('total')).executeTakeFirstOrThrow();
+  return Number(total);
+}
+
+export interface PrincipalChanges {
+  name?: string;
+  /** A JSON object as text; it replaces the whole of `metadata`. */
+  metadata?: string;
+}
+
+/**
+ * Sets the given fields of a principal and `updated_at`; undefined when it does not exist.
  *
  * @example
- * // select ... from principals where (created_at, id) < ($1, $2) order by created_at desc, id desc limit $3
+ * // update principals set name = $1, updated_at = now() where id = $2 returning id, external_id, …
  */
-export function findPrincipalPage(db: Kysely<Database>, fetch: number, after?: Position): Promise<PrincipalRow[]> {
-  let principals = db.selectFrom('principals').select(columns);
-  if (after) principals = principals.where(sql<boolean>`(created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`);
-  return principals.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(fetch).execute();
+export function updatePrincipalRow(db: Kysely<Database>, id: string, changes: PrincipalChanges): Promise<PrincipalRow | undefined> {
+  return db
+    .updateTable('principals')
+    .set({ ...changes, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returning(columns)
+    .executeTakeFirst();
 }

@@ -1,9 +1,13 @@
+import { requireScope } from '../auth/viewer.js';
 import { envelope, type RestAnswer } from '../http/envelope.js';
-import { readJsonObject, requiredString } from '../http/json-body.js';
+import { optionalString, readJsonObject, requiredString } from '../http/json-body.js';
+import { listingAnswer, pageParameters, readListPage, readQuery } from '../http/listing.js';
 import type { RestRequest, RouteTable } from '../http/rest.js';
-import { createPrincipal, requirePrincipalWriter, type Principal } from './principal.service.js';
+import {
+  createPrincipal, getPrincipal, listPrincipals, requirePrincipalLister, requirePrincipalWriter, updatePrincipal, validatePrincipalType, type Principal,
+} from './principal.service.js';
 
-/** A principal as REST shows it. */
+/** A principal as REST shows it: the upstream's `PrincipalRead`. */
 export function toPrincipalRead(principal: Principal) {
   return {
     id: principal.id,
@@ -31,6 +35,36 @@ async function createPrincipalRoute({ db, viewer, body: text }: RestRequest): Pr
   return envelope({ created, ...toPrincipalRead(principal) }, null, { status: created ? 201 : 200 });
 }
 
+/** `GET /api/v1/principals` takes the seed's paging parameters and a `type` filter. */
+const listParameters = [...pageParameters, 'type'] as const;
+
+/** `GET /api/v1/principals`: the upstream's "List all principals", paged as the key listing is. Service only. */
+async function listPrincipalsRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
+  requirePrincipalLister(viewer);
+  const params = readQuery(query, listParameters);
+  const page = readListPage(params);
+  const type = params.type === undefined ? undefined : validatePrincipalType(params.type, 'type');
+  const result = await listPrincipals(db, viewer, page, { type }, true);
+  return listingAnswer(result, page, result.items.map(toPrincipalRead));
+}
+
+/** `GET /api/v1/principals/{id}`: the service, or a key of that principal. */
+async function getPrincipalRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
+  return envelope(toPrincipalRead(await getPrincipal(db, viewer, params.id!)));
+}
+
+/** `PATCH /api/v1/principals/{id}` takes these fields (the upstream's `PrincipalUpdate` and `metadata`), each optional. */
+const updateFields = ['name', 'metadata'] as const;
+
+/** `PATCH /api/v1/principals/{id}`: the service, or a key of that principal with `principals:write`. */
+async function updatePrincipalRoute({ db, viewer, params, body: text }: RestRequest): Promise<RestAnswer> {
+  requireScope(viewer, 'principals:write');
+  const body = readJsonObject(text, updateFields);
+  const principal = await updatePrincipal(db, viewer, params.id!, { name: optionalString(body, 'name'), metadata: body.metadata ?? undefined });
+  return envelope(toPrincipalRead(principal));
+}
+
 export const principalRoutes: RouteTable = {
-  '/api/v1/principals': { POST: createPrincipalRoute },
+  '/api/v1/principals': { GET: listPrincipalsRoute, POST: createPrincipalRoute },
+  '/api/v1/principals/{id}': { GET: getPrincipalRoute, PATCH: updatePrincipalRoute },
 };

@@ -1,14 +1,18 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
 import { toRfc3339 } from '../db/timestamp.js';
-import { AppError, badInput } from '../errors.js';
-import type { Viewer } from '../auth/viewer.js';
+import { AppError, badInput, notFound } from '../errors.js';
+import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { validateName, type FieldNames } from '../input/name.js';
 import { requireStorableJsonObject, requireStorableString } from '../input/storable.js';
 import { isUuid } from '../uuid.js';
-import { encodeCursor, type Position } from '../pagination/cursor.js';
-import { findPrincipalByExternalId, findPrincipalPage, findPrincipalsByIds, insertPrincipal, type NewPrincipalRow } from './principal.repository.js';
+import type { Position } from '../pagination/cursor.js';
+import { toListing, type Listing } from '../pagination/listing.js';
+import type { Page } from '../pagination/page.js';
+import {
+  countPrincipals, findPrincipalByExternalId, findPrincipalPage, findPrincipalsByIds, insertPrincipal, updatePrincipalRow, type NewPrincipalRow, type PrincipalChanges,
+} from './principal.repository.js';
 import type { PrincipalRow } from './principal.table.js';
 
 export interface Principal {
@@ -19,6 +23,8 @@ export interface Principal {
   metadata: Record<string, unknown>;
   createdAt: string;
   updatedAt: string;
+  /** Where the principal stands in the listing order. */
+  position: Position;
 }
 
 export function toPrincipal(row: PrincipalRow): Principal {
@@ -30,6 +36,7 @@ export function toPrincipal(row: PrincipalRow): Principal {
     metadata: row.metadata,
     createdAt: toRfc3339(row.created_at),
     updatedAt: toRfc3339(row.updated_at),
+    position: { createdAt: row.created_at, id: row.id },
   };
 }
 
@@ -102,12 +109,18 @@ export function validateNewPrincipal(request: CreatePrincipalRequest, nameOf: Fi
   if ([...externalId].length < 1 || [...externalId].length > 255) {
     throw badInput(`${nameOf('external_id')} must be 1 to 255 characters, got ${[...externalId].length}`, "Pass your own system's id for this principal.");
   }
-  const type = requireStorableString(request.type, nameOf('type'));
-  if (type !== 'human' && type !== 'agent') {
-    throw badInput(`${nameOf('type')} must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, `Pass ${nameOf('type')} "human" for a person, "agent" for software acting for one.`);
-  }
+  const type = validatePrincipalType(request.type, nameOf('type'));
   const metadata = requireStorableJsonObject(request.metadata ?? {}, nameOf('metadata'), metadataLimits);
   return { external_id: externalId, type, name: validateName(request.name, nameOf('name')), metadata };
+}
+
+/** A principal's type, `human` or `agent`; 422 naming `field` for anything else. */
+export function validatePrincipalType(value: string, field: string): 'human' | 'agent' {
+  const type = requireStorableString(value, field);
+  if (type !== 'human' && type !== 'agent') {
+    throw badInput(`${field} must be "human" or "agent", got ${JSON.stringify(type.slice(0, 40))}`, `Pass ${field} "human" for a person, "agent" for software acting for one.`);
+  }
+  return type;
 }
 
 /** A principal by its uuid or, failing that, by its `external_id`; undefined when neither matches. */
@@ -121,20 +134,67 @@ export async function findPrincipal(db: Kysely<Database>, viewer: Viewer, idOrEx
   return row && toPrincipal(row);
 }
 
-export interface PrincipalPage {
-  items: Principal[];
-  hasNext: boolean;
-  /** The cursor of the last principal on the page; null on an empty one. */
-  endCursor: string | null;
+export type PrincipalPage = Listing<Principal>;
+
+export interface PrincipalFilter {
+  type?: 'human' | 'agent';
 }
 
-/** One page of every principal, newest first (`created_at desc, id desc`). Assistant service (or operator) only. */
-export async function listPrincipals(db: Kysely<Database>, viewer: Viewer, limit: number, after?: Position): Promise<PrincipalPage> {
-  if (viewer.kind !== 'service') {
-    throw new AppError('FORBIDDEN', 'only the assistant service may list principals', 'Send X-Assistant-Service-Key, or ask an operator (npm run keys -- list-principals).');
-  }
-  const rows = await findPrincipalPage(db, limit + 1, after);
-  const items = rows.slice(0, limit).map(toPrincipal);
-  const last = rows[Math.min(rows.length, limit) - 1];
-  return { items, hasNext: rows.length > limit, endCursor: last ? encodeCursor({ createdAt: last.created_at, id: last.id }) : null };
+/**
+ * One page of every principal (of `filter.type` when given), newest first (`created_at desc,
+ * id desc`), as `listApiKeys` pages keys. Assistant service (or operator) only.
+ */
+export async function listPrincipals(db: Kysely<Database>, viewer: Viewer, page: Page, filter: PrincipalFilter = {}, withTotal = false): Promise<PrincipalPage> {
+  requirePrincipalLister(viewer);
+  return toListing(await findPrincipalPage(db, filter, page, withTotal), toPrincipal, () => countPrincipals(db, filter));
 }
+
+/** Throws 403 unless the viewer is the assistant service (or an operator): a key sees only its own principal. */
+export function requirePrincipalLister(viewer: Viewer): void {
+  if (viewer.kind !== 'service') {
+    throw new AppError('FORBIDDEN', 'only the assistant service may list principals', "Send X-Assistant-Service-Key; a key reads its own principal at GET /api/v1/principals/{id} (or viewer { principal } in GraphQL).");
+  }
+}
+
+/** One principal the viewer may see; 404 when it does not exist or is not visible (the same answer). */
+export async function getPrincipal(db: Kysely<Database>, viewer: Viewer, principalId: string): Promise<Principal> {
+  const [principal] = await getPrincipals(db, viewer, [principalId]);
+  if (!principal) throw principalNotFound(principalId);
+  return principal;
+}
+
+/** What to change; an absent field is left as it is. */
+export interface UpdatePrincipalRequest {
+  name?: string;
+  metadata?: unknown;
+}
+
+/**
+ * Sets a principal's `name` and (replacing it whole) `metadata`: the service any principal's, a
+ * key its own principal's with `principals:write`. A request that names no field changes
+ * nothing and answers the principal as it is. The audit row commits with the change.
+ */
+export async function updatePrincipal(db: Kysely<Database>, viewer: Viewer, principalId: string, request: UpdatePrincipalRequest): Promise<Principal> {
+  requireScope(viewer, 'principals:write');
+  const changes: PrincipalChanges = {};
+  if (request.name !== undefined) changes.name = validateName(request.name, 'name');
+  if (request.metadata !== undefined) changes.metadata = JSON.stringify(requireStorableJsonObject(request.metadata, 'metadata', metadataLimits));
+  if (!isUuid(principalId) || !canSee(viewer, principalId.toLowerCase())) throw principalNotFound(principalId);
+  const id = principalId.toLowerCase();
+  const fields = Object.keys(changes);
+  const row = await db.transaction().execute(async (trx) => {
+    if (fields.length === 0) return (await findPrincipalsByIds(trx, [id]))[0];
+    const updated = await updatePrincipalRow(trx, id, changes);
+    if (updated) {
+      await recordAuditEvent(trx, viewer, {
+        action: 'principal.updated', targetType: 'principal', targetId: id, details: { fields, ...(changes.name !== undefined && { name: changes.name }) },
+      });
+    }
+    return updated;
+  });
+  if (!row) throw principalNotFound(principalId);
+  return toPrincipal(row);
+}
+
+const principalNotFound = (principalId: string) =>
+  notFound(`principal ${JSON.stringify(principalId.slice(0, 40))}`, 'Check the id; a key sees only its own principal, and any other is reported as not found.');

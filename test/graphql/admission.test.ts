@@ -84,6 +84,15 @@ describe('GraphQL admission, before any work', () => {
     expect(refused).toEqual({ code: 'QUERY_TOO_COMPLEX', message: expect.stringMatching(/^query cost \d+ exceeds the limit of 20000$/) });
   });
 
+  it('costs a nested connection as the outer page size times its own cost', async () => {
+    const nested = (principals: number, keys: number) =>
+      `{ principals(first: ${principals}) { edges { node { apiKeys(first: ${keys}) { edges { node { keyId } } } } } } }`;
+    // Each principal costs its edge and node (2) and its keys: 10 for the listing, 3 for each key's edge, node and keyId.
+    expect((await ask(nested(50, 5), {}, asService)).errors).toBeUndefined();
+    expect((await ask(nested(1, 200), {}, asService)).errors).toBeUndefined();
+    expect(refusal(await ask(nested(50, 200), {}, asService)).message).toBe(`query cost ${10 + 50 * (2 + 10 + 3 * 200)} exceeds the limit of 20000`);
+  });
+
   it('costs a listing that no index serves as a statement that reads rows', async () => {
     const filtered = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `c${i}: apiKeys(first: 0, filter: { delegationId: "3c90c3cc-0d44-4b50-8888-8dd25736052a" }) { totalCount }`).join(' ')} }`;
     expect((await ask(filtered(3), {}, asKey(reader))).errors).toBeUndefined();

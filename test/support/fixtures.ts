@@ -52,3 +52,17 @@ export async function insertManyKeys(db: Db, principalId: string, count: number,
     returning id`.execute(db.kysely);
   return rows.map((row) => row.id);
 }
+
+/**
+ * `count` principals in one statement, named `${name} i`; `createdAt` may be a SQL expression of
+ * `i` (1-based), as in `insertManyKeys`. Returns their ids, in the order of `i`.
+ */
+export async function insertManyPrincipals(db: Db, count: number, createdAt = 'now()', type: 'human' | 'agent' = 'agent', name = 'principal'): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    insert into principals (external_id, type, name, created_at)
+    select ${name} || '-' || i || '-' || gen_random_uuid(), ${type}, ${name} || ' ' || i, ${sql.raw(createdAt)}
+    from generate_series(1, ${count}) as i
+    order by i
+    returning id`.execute(db.kysely);
+  return rows.map((row) => row.id);
+}

@@ -16,27 +16,37 @@ function seedFromEnv(raw: string | undefined): number {
 }
 
 export interface FuzzBudget {
+  /** Cases that always run, however long they take: what a test expects the fuzzer to reach. */
+  minRuns: number;
   /** Generated cases at most. */
   runs: number;
-  /** Stop generating after this long (shrinking a failure included); the cases run so far count. */
+  /** After the first `minRuns`, stop generating after this long (shrinking a failure included). */
   ms: number;
 }
 
 /**
  * Checks `property` on generated cases within `budget`, and on failure throws fast-check's report
  * (the smallest failing case found) with the seed that replays it. Returns how many cases ran.
+ * The first `minRuns` cases run whatever the machine's speed, so that what they reach (every kind
+ * of answer) does not depend on it; more follow, from the next seed, while time allows.
  */
 export async function fuzz<T>(property: fc.IAsyncPropertyWithHooks<T>, budget: FuzzBudget): Promise<number> {
-  const details = await fc.check(property, {
-    seed: FUZZ_SEED,
-    numRuns: budget.runs,
+  const first = await fc.check(property, { seed: FUZZ_SEED, numRuns: budget.minRuns });
+  failOn(first, FUZZ_SEED);
+  if (budget.runs <= budget.minRuns) return first.numRuns;
+  const more = await fc.check(property, {
+    seed: FUZZ_SEED + 1,
+    numRuns: budget.runs - budget.minRuns,
     plugins: [fc.interruptAfterTimeLimit(budget.ms)],
   });
-  if (details.failed) {
-    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
-    throw new Error(`fuzzing failed; replay with FUZZ_SEED=${FUZZ_SEED}\n${fc.defaultReportMessage(details)}\n\n${cause}`);
-  }
-  return details.numRuns;
+  failOn(more, FUZZ_SEED + 1);
+  return first.numRuns + more.numRuns;
+}
+
+function failOn<T>(details: fc.RunDetails<T>, seed: number): void {
+  if (!details.failed) return;
+  const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+  throw new Error(`fuzzing failed; replay with FUZZ_SEED=${seed}\n${fc.defaultReportMessage(details)}\n\n${cause}`);
 }
 
 /** One request as sent on the wire: any method, repeated headers, any bytes as the body. */
