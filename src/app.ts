@@ -2,7 +2,7 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { PothosValidationError } from '@pothos/core';
 import { GraphQLError } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import type { RequestListener } from 'node:http';
 import { findCredentialByHash } from './api-keys/api-key.repository.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
@@ -10,9 +10,10 @@ import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
-import type { Database } from './db/database.js';
 import { FairShare } from './db/fair-share.js';
 import { pendingMigrations } from './db/migrate.js';
+import { ReadReplica } from './db/read-replica.js';
+import { primaryReads, type CallerDb } from './db/reads.js';
 import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
 import { useNoIntrospection } from './graphql/introspection.js';
@@ -37,6 +38,8 @@ export interface App {
   listener: RequestListener;
   yoga: YogaServerInstance<GraphqlServerContext, Context>;
   db: Db;
+  /** Reads from `DATABASE_READ_URL`, when it is set. */
+  replica: ReadReplica | undefined;
   authenticator: Authenticator;
   /** Batched `last_used_at` writes. */
   lastUsed: LastUsedRecorder;
@@ -93,9 +96,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId),
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
   const limits = rateLimits(config, telemetry);
+  const replica = config.databaseReadUrl ? openReplica(config, db, telemetry, options) : undefined;
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
-  // view reports its statements to the request's record.
-  const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
+  // views report their statements to the request's record.
+  const share = new FairShare<CallerDb, RequestRecord>(config.callerShare, (gate, record, caller) => {
+    if (replica) return replica.for(caller, gate, record);
+    const view = db.through(gate, record);
+    return { db: view, reads: primaryReads(view) };
+  });
   /** The viewer for a request's headers, noted in its record for the access line. */
   const authenticate = async (exchange: Exchange, headers: Pick<Headers, 'get'>): Promise<Viewer | undefined> => {
     const viewer = await authenticator.authenticate(headers, exchange.credentialDigest);
@@ -148,7 +156,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       exchange.record.route = template;
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      return route({ viewer, ...share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
@@ -180,6 +188,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     listener: createPipeline(parts),
     yoga,
     db,
+    replica,
     authenticator,
     lastUsed,
     log: options.log ?? ((error: unknown, record?: RequestRecord) => telemetry.error(error, record)),
@@ -193,6 +202,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close: async () => {
       await lastUsed.close();
       await limits.store.close();
+      await replica?.close();
       await db.close();
       if (!options.telemetry) await telemetry.close();
     },
@@ -226,6 +236,19 @@ function rateLimits(config: Config, telemetry: Telemetry) {
       new AppError('RATE_LIMITED', `the keys of this principal sent more than ${config.rateLimitPerPrincipalPerMinute} requests a minute`,
         `Retry after ${retryAfter} s; every key of the principal counts against this limit.`, retryAfter)),
   };
+}
+
+/** The replica's pool (a short connect timeout: a replica that is down costs a read little) and its checks. */
+function openReplica(config: Config, db: Db, telemetry: Telemetry, options: DbOptions): ReadReplica {
+  const replicaDb = createDb({ ...config, databaseUrl: config.databaseReadUrl }, { poolSize: config.poolSize, connectTimeoutMs: 1000, onQuery: options.onQuery });
+  const { metrics } = telemetry;
+  if (metrics) replicaDb.onQuery((event) => metrics.sqlDuration.observe(event.queryDurationMillis / 1000));
+  const replica = new ReadReplica(db, replicaDb, { maxLagMs: config.databaseReadMaxLagMs, checkMs: 250 }, (state) => {
+    if (state === 'serving') telemetry.logger.info({ replica: state }, 'the read replica serves reads');
+    else telemetry.logger.warn({ replica: state }, `the read replica is ${state === 'behind' ? `more than ${config.databaseReadMaxLagMs} ms behind` : 'unreachable'}: reads go to the primary`);
+  });
+  void replica.start();
+  return replica;
 }
 
 /** The one place an error becomes a GraphQL error: expected ones keep a code, the rest are masked. */

@@ -9,6 +9,17 @@ import type { CorsPolicy } from './http/cors.js';
 export interface Config {
   /** `postgres://…` to use PostgreSQL through `pg`; undefined for embedded PGlite. */
   readonly databaseUrl: string | undefined;
+  /**
+   * A direct session to the same primary, for what needs one (migrations, advisory locks, LISTEN)
+   * when `databaseUrl` is a transaction pooler; `databaseUrl` when unset.
+   */
+  readonly databaseDirectUrl: string | undefined;
+  /** A streaming replica of the primary for listings, counts and node lookups; undefined: the primary serves them. */
+  readonly databaseReadUrl: string | undefined;
+  /** How far behind the primary the replica may be and still serve reads. */
+  readonly databaseReadMaxLagMs: number;
+  /** Named prepared statements: always, never, or on each connection found to be a session of its own (see `createDb`). */
+  readonly preparedStatements: PreparedStatements;
   /** Where embedded PGlite keeps its files; `memory://` keeps nothing. */
   readonly pgliteDir: string;
   readonly port: number;
@@ -69,6 +80,8 @@ export interface TelemetryConfig {
   readonly serviceName: string;
 }
 
+export type PreparedStatements = 'auto' | 'on' | 'off';
+
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const logFormats = ['json', 'pretty', 'auto'] as const;
 const onOff = ['on', 'off'] as const;
@@ -81,6 +94,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must start with postgres:// (unset it to use embedded PGlite)');
   }
+  const [databaseDirectUrl, databaseReadUrl] = (['DATABASE_DIRECT_URL', 'DATABASE_READ_URL'] as const).map((name) => {
+    const url = env[name] || undefined;
+    if (url === undefined) return undefined;
+    if (!databaseUrl) throw new ConfigError(`${name} needs DATABASE_URL, the primary it goes with`);
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError(`${name} must start with postgres://`);
+    return url;
+  });
   const serviceKey = env.ASSISTANT_SERVICE_KEY || undefined;
   if (serviceKey !== undefined && serviceKey.length < 16) {
     throw new ConfigError('ASSISTANT_SERVICE_KEY must be at least 16 characters long');
@@ -93,6 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const trustedDocuments = env.GRAPHQL_TRUSTED_DOCUMENTS ? manifestAt(env.GRAPHQL_TRUSTED_DOCUMENTS) : undefined;
   return Object.freeze({
     databaseUrl,
+    databaseDirectUrl: databaseDirectUrl ?? databaseUrl,
+    databaseReadUrl,
+    databaseReadMaxLagMs: integer(env, 'DATABASE_READ_MAX_LAG_MS', 1000, 100, 600_000),
+    preparedStatements: oneOf(env, 'DATABASE_PREPARED_STATEMENTS', ['auto', 'on', 'off'] as const, 'auto'),
     pgliteDir: env.PGLITE_DIR || path.resolve('.data/pglite'),
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '127.0.0.1',

@@ -2,13 +2,18 @@ import { builder } from '../graphql/builder.js';
 import { selectsField } from '../graphql/selection.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
 import { LISTING_COST, listingComplexity, toConnection, totalCountOf, withoutNulls } from '../graphql/connection.js';
-import { connectionPage, type ConnectionArgs } from '../pagination/page.js';
+import { orders, type OrderName } from '../pagination/order.js';
+import { connectionPage, type ConnectionArgs, type KeysetPage } from '../pagination/page.js';
 import { notFound } from '../errors.js';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKey } from './api-key.service.js';
+import type { KeyFilterField } from './api-key.input.js';
+import { createApiKey, filterReadsRows, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type ListOptions } from './api-key.service.js';
 
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
-/** A `delegation_id` filter is served by no index or counter: its page and count read rows (100 ms and more). */
+/**
+ * A filter that no index and counter serve together (a delegation, a name, a scope, a time, being
+ * active or expired): its count, and its page when matches are rare, read rows (100 ms and more).
+ */
 const UNINDEXED_LISTING_COST = 5_000;
 
 builder.node(ApiKeyRef, {
@@ -38,15 +43,75 @@ builder.node(ApiKeyRef, {
   }),
 });
 
+const DateTimeRange = builder.inputType('DateTimeRange', {
+  description: 'Instants from `gte` (included) to `lt` (excluded); either bound may be left out.',
+  fields: (t) => ({
+    gte: t.field({ type: 'DateTime', description: 'At or after this instant (ISO 8601 with a zone).' }),
+    lt: t.field({ type: 'DateTime', description: 'Before this instant (ISO 8601 with a zone).' }),
+  }),
+});
+
 export const ApiKeyFilter = builder.inputType('ApiKeyFilter', {
-  description: 'Narrows the listing, within what the caller may see.',
+  description: 'Narrows the listing, within what the caller may see; every field given must hold. Filters beside principalId, pactId and isRevoked count matching rows for totalCount and cost 5,000 in the admission limits.',
   fields: (t) => ({
     principalId: t.field({ type: 'UUID', description: 'Assistant service only.' }),
     pactId: t.field({ type: 'UUID', description: 'Only keys bound to this pact.' }),
     delegationId: t.field({ type: 'UUID', description: 'Only keys minted under this delegation (served by no index: costs more).' }),
     isRevoked: t.boolean({ description: 'Only revoked keys (true) or only keys not revoked (false).' }),
+    isActive: t.boolean({ description: 'true: neither revoked nor expired now; false: revoked or expired.' }),
+    isExpired: t.boolean({ description: 'true: expiresAt has passed; false: it has not, or the key never expires. Revoked keys are in either.' }),
+    nameContains: t.string({ description: 'Keys whose name contains this text, in any case (1..255 characters, matched as written: no wildcards).' }),
+    hasScope: t.string({ description: 'Keys that hold this scope, counting a key with "*" as holding every scope.' }),
+    createdAt: t.field({ type: DateTimeRange, description: 'Keys created within this range.' }),
+    expiresAt: t.field({ type: DateTimeRange, description: 'Keys expiring within this range; a key that never expires is after every gte and never before an lt.' }),
   }),
 });
+
+export const ApiKeyOrder = builder.enumType('ApiKeyOrder', {
+  description: 'The order of a key listing. The id breaks ties, in the same direction, so every order is strict; a cursor works only in the order it came from.',
+  values: {
+    CREATED_AT_DESC: { value: 'CREATED_AT_DESC', description: 'Newest first, the default and REST\'s order.' },
+    CREATED_AT_ASC: { value: 'CREATED_AT_ASC', description: 'Oldest first.' },
+    EXPIRES_AT_ASC: { value: 'EXPIRES_AT_ASC', description: 'Soonest expiry first; keys that never expire last.' },
+    LAST_USED_AT_DESC: { value: 'LAST_USED_AT_DESC', description: 'Most recently used first; keys never used last. A use moves a key up the order (uses are written every few seconds), so a walk may see such a key twice or not at all.' },
+  } satisfies Record<OrderName, { value: OrderName; description: string }>,
+});
+
+/** The filter fields as this schema names them, for messages. */
+const filterFieldNames: Record<KeyFilterField, string> = {
+  name_contains: 'filter.nameContains',
+  scope: 'filter.hasScope',
+  created_gte: 'filter.createdAt.gte',
+  created_lt: 'filter.createdAt.lt',
+  expires_gte: 'filter.expiresAt.gte',
+  expires_lt: 'filter.expiresAt.lt',
+};
+
+type FilterInput = typeof ApiKeyFilter.$inferInput | null | undefined;
+
+/** The listing filter of an `ApiKeyFilter`: GraphQL passes explicit nulls, the core takes absent fields. */
+export function toKeyFilter(input: FilterInput): KeyFilter {
+  const { createdAt, expiresAt, ...fields } = withoutNulls(input ?? {});
+  const range = (value: { gte?: string | null; lt?: string | null } | undefined) => {
+    const bounds = withoutNulls(value ?? {});
+    return bounds.gte === undefined && bounds.lt === undefined ? undefined : bounds;
+  };
+  return { ...fields, createdAt: range(createdAt), expiresAt: range(expiresAt) };
+}
+
+/** The arguments of a key listing field (`apiKeys`, `Principal.apiKeys`) beside Relay's. */
+export interface KeyListingArgs extends ConnectionArgs {
+  filter?: FilterInput;
+  orderBy?: OrderName | null;
+}
+
+/** The page and options a key listing field's arguments ask for, in this schema's field names. */
+export function keyListing(args: KeyListingArgs, withTotal: boolean): { page: KeysetPage; options: ListOptions } {
+  return {
+    page: connectionPage(args, orders[args.orderBy ?? 'CREATED_AT_DESC']),
+    options: { filter: toKeyFilter(args.filter), withTotal, fieldNames: (field) => filterFieldNames[field] },
+  };
+}
 
 /** A page of keys; `apiKeys` and `Principal.apiKeys` answer with it. */
 export const ApiKeyConnection = builder.connectionObject(
@@ -68,20 +133,23 @@ export const ApiKeyConnection = builder.connectionObject(
  * A key listing's weight: a statement of its own (and its count, when asked); one that no index
  * serves costs as much as a quarter of the limit, so a document holds at most a few of them.
  */
-export const keyListingComplexity = (args: ConnectionArgs & { filter?: { delegationId?: string | null } | null }) =>
-  listingComplexity(args, args.filter?.delegationId ? UNINDEXED_LISTING_COST : LISTING_COST);
+export const keyListingComplexity = (args: KeyListingArgs) =>
+  listingComplexity(args, filterReadsRows(toKeyFilter(args.filter)) ? UNINDEXED_LISTING_COST : LISTING_COST);
 
 builder.queryFields((t) => ({
   apiKeys: t.connection(
     {
       type: ApiKeyRef,
       description:
-        'Keys the caller may see, newest first (createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors are shared with REST meta.after/meta.before.',
-      args: { filter: t.arg({ type: ApiKeyFilter, description: 'Narrows the keys listed; totalCount counts what it leaves.' }) },
+        'Keys the caller may see, in `orderBy` (default newest first: createdAt, then id, descending). `first`/`last` take 0..200 (default first: 50); `after` and `before` together select the window between them. Cursors of CREATED_AT_DESC are shared with REST meta.after/meta.before.',
+      args: {
+        filter: t.arg({ type: ApiKeyFilter, description: 'Narrows the keys listed; totalCount counts what it leaves.' }),
+        orderBy: t.arg({ type: ApiKeyOrder, defaultValue: 'CREATED_AT_DESC', description: 'The order of the keys; cursors work only in the order they came from.' }),
+      },
       complexity: keyListingComplexity,
       resolve: async (_parent, args, context, info) => {
-        const filter = withoutNulls(args.filter ?? {});
-        return toConnection(await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount')));
+        const { page, options } = keyListing(args, selectsField(info, 'totalCount'));
+        return toConnection(await listApiKeys(context.reads, await context.viewer(), page, options));
       },
     },
     ApiKeyConnection,

@@ -4,8 +4,15 @@ import type { Database } from '../db/database.js';
 import type { PgTimestamp } from '../db/timestamp.js';
 import { StatementCache } from '../db/statement-cache.js';
 import { keysetStatement, readKeysetPage, readKeysetPages, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
-import type { Page } from '../pagination/page.js';
+import { newestFirst, sortValue, type Order, type Position, type SortField } from '../pagination/order.js';
+import type { KeysetPage, Page } from '../pagination/page.js';
 import type { ApiKeyRow } from './api-key.table.js';
+
+/** An interval of instants, each bound optional: `gte` ≤ value < `lt`. */
+export interface TimeRange {
+  gte?: string;
+  lt?: string;
+}
 
 /** Which keys a query may touch: the caller's visibility narrowed by the listing filters. */
 export interface KeyScope {
@@ -13,8 +20,17 @@ export interface KeyScope {
   pactId?: string;
   delegationId?: string;
   isRevoked?: boolean;
-  /** Only keys neither revoked nor expired now. */
-  activeOnly?: boolean;
+  /** Neither revoked nor expired now (true), or either (false). */
+  isActive?: boolean;
+  /** `expires_at` has passed (true), or has not (false: keys that never expire included). */
+  isExpired?: boolean;
+  /** A part of the name, in any case. */
+  nameContains?: string;
+  /** Keys that hold this scope, or `*`. */
+  hasScope?: string;
+  createdAt?: TimeRange;
+  /** A key that never expires counts as expiring at infinity: after any `gte`, never before an `lt`. */
+  expiresAt?: TimeRange;
 }
 
 /** What authentication needs to know about a key. */
@@ -27,6 +43,10 @@ const columns = [
 
 const selectColumns = (keys: Keys) => keys.select(columns);
 
+/** When a key expires, `infinity` for never: the expression the expiry indexes hold. */
+const expiry = sql`coalesce(expires_at, 'infinity'::timestamptz)`;
+const active = sql<boolean>`not is_revoked and revoked_at is null and ${expiry} > now()`;
+
 /** A scope whose principal may be a column of the statement around it (a batch's), not a value. */
 type SqlScope = Omit<KeyScope, 'principalId'> & { principalId?: string | Expression<string> };
 
@@ -36,64 +56,95 @@ function scoped(db: Kysely<Database>, scope: SqlScope): Keys {
   if (scope.pactId !== undefined) keys = keys.where('pact_id', '=', scope.pactId);
   if (scope.delegationId !== undefined) keys = keys.where('delegation_id', '=', scope.delegationId);
   if (scope.isRevoked !== undefined) keys = keys.where('is_revoked', '=', scope.isRevoked);
-  if (scope.activeOnly) keys = keys.where(active);
+  if (scope.isActive !== undefined) keys = keys.where(scope.isActive ? active : sql<boolean>`not (${active})`);
+  if (scope.isExpired !== undefined) keys = keys.where(sql<boolean>`${expiry} ${sql.raw(scope.isExpired ? '<=' : '>')} now()`);
+  // strpos rather than ilike: the part is matched as it is, with no wildcards to escape.
+  if (scope.nameContains !== undefined) keys = keys.where(sql<boolean>`strpos(lower(name), lower(${scope.nameContains}::text)) > 0`);
+  if (scope.hasScope !== undefined) keys = keys.where(sql<boolean>`scopes && array[${scope.hasScope}::text, '*']`);
+  return inRange(inRange(keys, sql`created_at`, scope.createdAt), expiry, scope.expiresAt);
+}
+
+function inRange(keys: Keys, value: RawBuilder<unknown>, range: TimeRange | undefined): Keys {
+  if (range?.gte !== undefined) keys = keys.where(sql<boolean>`${value} >= ${range.gte}::timestamptz`);
+  if (range?.lt !== undefined) keys = keys.where(sql<boolean>`${value} < ${range.lt}::timestamptz`);
   return keys;
 }
 
-const active = sql<boolean>`not is_revoked and revoked_at is null and (expires_at is null or expires_at > now())`;
+/** The filters the trigger-kept counters count by; a total with any other counts rows. */
+const countedFilters = new Set<string>(['principalId', 'pactId', 'isRevoked']);
+
+/**
+ * Whether `scope` filters on something no counter counts (a delegation, a name, a scope, a time,
+ * being active or expired), so that its total reads every matching row.
+ */
+export const countsRows = (scope: SqlScope): boolean =>
+  Object.entries(scope).some(([name, value]) => value !== undefined && !countedFilters.has(name));
 
 /** The values a keyset page's statement binds; the rest of the page is its shape. */
 interface PageValues extends Record<string, unknown> {
-  principalId?: string;
-  pactId?: string;
-  delegationId?: string;
-  isRevoked?: boolean;
-  afterCreatedAt?: string;
-  afterId?: string;
-  beforeCreatedAt?: string;
-  beforeId?: string;
   /** The page's limit and one more. */
   fetch: number;
 }
 
 const pageStatements = new StatementCache<PageValues>();
 
-/** Keys are listed newest first: by `created_at`, then `id`, descending. */
-const listingOrder: KeysetOrder<'api_keys'> = { table: 'api_keys', time: 'created_at', id: 'id' };
+const sortColumns = { createdAt: 'created_at', expiresAt: 'expires_at', lastUsedAt: 'last_used_at' } as const satisfies Record<SortField, string>;
 
-/** One page of keys in `scope`, newest first, with exact flags for both directions, and its total when asked. */
+/** `order` over the keys table; each has its indexes (see the migrations). */
+const keysetOrder = (order: Order): KeysetOrder<'api_keys'> => ({ ...order, table: 'api_keys', column: sortColumns[order.field], id: 'id' });
+
+/** The scope's filters bound as values, each by its name (a range's bounds as `createdAtGte` …). */
+const slottedFilters = ['principalId', 'pactId', 'delegationId', 'isRevoked', 'nameContains', 'hasScope'] as const;
+const ranges = ['createdAt', 'expiresAt'] as const;
+const bound = (range: (typeof ranges)[number], end: keyof TimeRange) => `${range}${end === 'gte' ? 'Gte' : 'Lt'}`;
+
+/**
+ * One page of keys in `scope`, in the page's order, with exact flags for both directions, and its
+ * total when asked. Offset pages are newest first.
+ */
 export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, withTotal = false): Promise<PageRows<ApiKeyRow>> {
   if (page.kind === 'offset') {
-    return readOffsetPage(db, listingOrder, scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
+    return readOffsetPage(db, keysetOrder(newestFirst), scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
   }
+  const order = keysetOrder(page.order);
   // The nil uuid takes other paths than a real id (see totalOf), so it is part of the shape.
-  const kind = (id: string | undefined) => (id === undefined ? '-' : id === ANY ? '0' : 'v');
+  const kind = (value: unknown) => (value === undefined ? '-' : value === ANY ? '0' : 'v');
+  const flag = (value: boolean | undefined) => (value === undefined ? '-' : value ? 't' : 'f');
   const shape = [
-    kind(scope.principalId), kind(scope.pactId), kind(scope.delegationId), scope.isRevoked === undefined ? '-' : 'v',
-    page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-',
-    withTotal ? 't' : '-', scope.activeOnly ? 'n' : '-',
+    order.tag, ...slottedFilters.map((name) => kind(scope[name])), flag(scope.isActive), flag(scope.isExpired),
+    ...ranges.flatMap((range) => [kind(scope[range]?.gte), kind(scope[range]?.lt)]),
+    page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-', withTotal ? 't' : '-',
   ].join('');
   const values: PageValues = {
-    ...scope,
-    afterCreatedAt: page.after?.createdAt,
+    ...Object.fromEntries(slottedFilters.map((name) => [name, scope[name]])),
+    ...Object.fromEntries(ranges.flatMap((range) => [[bound(range, 'gte'), scope[range]?.gte], [bound(range, 'lt'), scope[range]?.lt]])),
+    afterValue: page.after && sortValue(page.after, order),
     afterId: page.after?.id,
-    beforeCreatedAt: page.before?.createdAt,
+    beforeValue: page.before && sortValue(page.before, order),
     beforeId: page.before?.id,
     fetch: page.limit + 1,
   };
   const statement = pageStatements.bind(shape, values, (slot) => {
-    const value = <K extends keyof KeyScope>(name: K) => (scope[name] === undefined || scope[name] === ANY ? scope[name] : slot(name));
-    const slotted: KeyScope = {
-      principalId: value('principalId'), pactId: value('pactId'), delegationId: value('delegationId'), isRevoked: value('isRevoked'), activeOnly: scope.activeOnly,
+    const value = <V>(name: string, given: V): V => (given === undefined || given === ANY ? given : (slot(name) as V));
+    const range = (name: (typeof ranges)[number]) => scope[name] && {
+      gte: value(bound(name, 'gte'), scope[name].gte),
+      lt: value(bound(name, 'lt'), scope[name].lt),
     };
-    const position = (createdAt: 'afterCreatedAt' | 'beforeCreatedAt', id: 'afterId' | 'beforeId') =>
-      ({ createdAt: slot(createdAt) as PgTimestamp, id: slot(id)! });
+    const slotted: KeyScope = {
+      ...Object.fromEntries(slottedFilters.map((name) => [name, value(name, scope[name])])),
+      isActive: scope.isActive,
+      isExpired: scope.isExpired,
+      createdAt: range('createdAt'),
+      expiresAt: range('expiresAt'),
+    };
+    const position = (sort: 'afterValue' | 'beforeValue', id: 'afterId' | 'beforeId'): Position =>
+      ({ [order.field]: slot(sort), id: slot(id) as string });
     const slottedPage = {
       ...page,
-      after: page.after && position('afterCreatedAt', 'afterId'),
-      before: page.before && position('beforeCreatedAt', 'beforeId'),
+      after: page.after && position('afterValue', 'afterId'),
+      before: page.before && position('beforeValue', 'beforeId'),
     };
-    return keysetStatement(db, listingOrder, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined, slot('fetch'));
+    return keysetStatement(db, order, scoped(db, slotted), slottedPage, selectColumns, withTotal ? totalOf(db, slotted) : undefined, slot('fetch'));
   });
   return readKeysetPage(db, statement, page);
 }
@@ -108,24 +159,25 @@ export function findKeyPagesOfPrincipals(
   db: Kysely<Database>,
   scope: Omit<KeyScope, 'principalId'>,
   principalIds: readonly string[],
-  page: Extract<Page, { kind: 'keyset' }>,
+  page: KeysetPage,
   withTotal = false,
 ): Promise<Map<string, PageRows<ApiKeyRow>>> {
-  return readKeysetPages(db, listingOrder, principalIds, (principalId) => {
+  const order = keysetOrder(page.order);
+  return readKeysetPages(db, order, principalIds, (principalId) => {
     const ofPrincipal = { ...scope, principalId };
-    return keysetStatement(db, listingOrder, scoped(db, ofPrincipal), page, selectColumns, withTotal ? totalOf(db, ofPrincipal) : undefined, page.limit + 1);
+    return keysetStatement(db, order, scoped(db, ofPrincipal), page, selectColumns, withTotal ? totalOf(db, ofPrincipal) : undefined, page.limit + 1);
   }, page);
 }
 
 /**
  * How many keys are in `scope`, as a scalar subquery. A scope of a principal, of a principal's
  * pact, or of everything, with or without `is_revoked`, is one row of the trigger-kept
- * `api_key_counts` (the sum of at most 16 shards); a `delegation_id` filter, a pact without a
- * principal, or the nil uuid counts rows.
+ * `api_key_counts` (the sum of at most 16 shards); any other filter (see `countsRows`), a pact
+ * without a principal, or the nil uuid counts rows.
  */
 function totalOf(db: Kysely<Database>, scope: SqlScope): RawBuilder<number> {
   // The nil uuid means "any" in the counters, so a filter on it as a real value counts rows.
-  const counted = scope.delegationId === undefined && !scope.activeOnly && scope.principalId !== ANY && scope.pactId !== ANY
+  const counted = !countsRows(scope) && scope.principalId !== ANY && scope.pactId !== ANY
     && (scope.pactId === undefined || scope.principalId !== undefined);
   if (counted) {
     const counter = db
@@ -202,15 +254,14 @@ export function insertKey(db: Kysely<Database>, values: NewKeyRow): Promise<ApiK
  * //   order by coalesce(expires_at, 'infinity'::timestamptz) limit $2) as active
  */
 export async function countActiveKeys(db: Kysely<Database>, principalId: string, atMost: number): Promise<number> {
-  const expiry = sql`coalesce(expires_at, 'infinity'::timestamptz)`;
-  const active = db
+  const held = db
     .selectFrom('api_keys')
     .select(sql`1`.as('one'))
     .where('principal_id', '=', principalId)
-    .where(sql<boolean>`not is_revoked and revoked_at is null and ${expiry} > now()`)
+    .where(active)
     .orderBy(expiry)
     .limit(atMost);
-  const { count } = await db.selectFrom(active.as('active')).select(sql<string>`count(*)`.as('count')).executeTakeFirstOrThrow();
+  const { count } = await db.selectFrom(held.as('active')).select(sql<string>`count(*)`.as('count')).executeTakeFirstOrThrow();
   return Number(count);
 }
 

@@ -5,7 +5,7 @@ import { optionalString, optionalStringList, readJsonObject, requiredString } fr
 import { listingAnswer, pageParameters, readListPage, readQuery } from '../http/listing.js';
 import type { RestRequest, RouteTable } from '../http/rest.js';
 import { requireUuid } from '../uuid.js';
-import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
+import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits, type TimeRange } from './api-key.service.js';
 
 /** The seed's `ApiKeyRead`: exactly these fields, in this order. */
 export function toApiKeyRead(key: ApiKey) {
@@ -26,32 +26,53 @@ export function toApiKeyRead(key: ApiKey) {
   };
 }
 
-const listParameters = [...pageParameters, 'principal_id', 'pact_id', 'delegation_id', 'is_revoked'] as const;
+/**
+ * The listing's filter parameters: each one's type (as OpenAPI names it) and the filter field it
+ * sets, or the bound of a range. None clashes with a parameter of the seed's.
+ */
+export const filterParameters = {
+  principal_id: { type: 'uuid', field: 'principalId' },
+  pact_id: { type: 'uuid', field: 'pactId' },
+  delegation_id: { type: 'uuid', field: 'delegationId' },
+  is_revoked: { type: 'boolean', field: 'isRevoked' },
+  is_active: { type: 'boolean', field: 'isActive' },
+  is_expired: { type: 'boolean', field: 'isExpired' },
+  name_contains: { type: 'string', field: 'nameContains' },
+  scope: { type: 'string', field: 'hasScope' },
+  created_gte: { type: 'date-time', field: 'createdAt', bound: 'gte' },
+  created_lt: { type: 'date-time', field: 'createdAt', bound: 'lt' },
+  expires_gte: { type: 'date-time', field: 'expiresAt', bound: 'gte' },
+  expires_lt: { type: 'date-time', field: 'expiresAt', bound: 'lt' },
+} as const satisfies Record<string, { type: 'uuid' | 'boolean' | 'string' | 'date-time'; field: keyof KeyFilter; bound?: keyof TimeRange }>;
+
+type FilterParameter = keyof typeof filterParameters;
+const listParameters = [...pageParameters, ...(Object.keys(filterParameters) as FilterParameter[])];
 type ListParameter = (typeof listParameters)[number];
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
-async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
+async function listApiKeysRoute({ reads, viewer, query }: RestRequest): Promise<RestAnswer> {
   const params = readQuery(query, listParameters);
   const page = readListPage(params);
-  const result = await listApiKeys(db, viewer, page, filterParams(params), true);
+  const result = await listApiKeys(reads, viewer, page, { filter: filterParams(params), withTotal: true });
   return listingAnswer(result, page, result.items.map(toApiKeyRead));
 }
 
 function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {
-  const filter: KeyFilter = {};
-  for (const [name, field] of [['principal_id', 'principalId'], ['pact_id', 'pactId'], ['delegation_id', 'delegationId']] as const) {
-    const value = params[name];
-    if (value === undefined) continue;
-    filter[field] = requireUuid(value, name);
+  const filter: Record<string, unknown> = {};
+  for (const [name, parameter] of Object.entries(filterParameters)) {
+    const text = params[name as FilterParameter];
+    if (text === undefined) continue;
+    const value = parameter.type === 'uuid' ? requireUuid(text, name) : parameter.type === 'boolean' ? parseBoolean(text, name) : text;
+    filter[parameter.field] = 'bound' in parameter ? { ...(filter[parameter.field] as TimeRange), [parameter.bound]: value } : value;
   }
-  const isRevoked = params.is_revoked;
-  if (isRevoked !== undefined) {
-    if (isRevoked !== 'true' && isRevoked !== 'false') {
-      throw badInput(`is_revoked must be true or false, got "${isRevoked.slice(0, 40)}"`, 'Pass is_revoked=true or is_revoked=false.');
-    }
-    filter.isRevoked = isRevoked === 'true';
+  return filter as KeyFilter;
+}
+
+function parseBoolean(value: string, name: string): boolean {
+  if (value !== 'true' && value !== 'false') {
+    throw badInput(`${name} must be true or false, got "${value.slice(0, 40)}"`, `Pass ${name}=true or ${name}=false.`);
   }
-  return filter;
+  return value === 'true';
 }
 
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
@@ -74,8 +95,8 @@ function createApiKeyRoute(limits: KeyLimits) {
 }
 
 /** `GET /api/v1/api-keys/{id}`. */
-async function getApiKeyRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
-  return envelope(toApiKeyRead(await getApiKey(db, viewer, params.id!)));
+async function getApiKeyRoute({ reads, viewer, params }: RestRequest): Promise<RestAnswer> {
+  return envelope(toApiKeyRead(await reads.run((db) => getApiKey(db, viewer, params.id!))));
 }
 
 /** `DELETE /api/v1/api-keys/{id}`: revokes for good; repeating it answers the same. */

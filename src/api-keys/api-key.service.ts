@@ -1,19 +1,21 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
 import { toRfc3339, toRfc3339OrNull } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import type { Position } from '../pagination/cursor.js';
-import { emptyListing, toListing, type Listing } from '../pagination/listing.js';
-import type { Page } from '../pagination/page.js';
+import { emptyListing, readListing, readSince, toListing, type Listing } from '../pagination/listing.js';
+import type { KeysetPage, Page } from '../pagination/page.js';
+import type { FieldNames } from '../input/name.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
 import { isUuid } from '../uuid.js';
 import {
-  countActiveKeys, countKeys, findKeyPage, findKeyPagesOfPrincipals, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
+  countActiveKeys, countKeys, countsRows, findKeyPage, findKeyPagesOfPrincipals, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
 } from './api-key.repository.js';
-import { validateNewApiKey, type CreateApiKeyRequest, type NewApiKeyInput } from './api-key.input.js';
+import { validateKeyFilter, validateNewApiKey, type CreateApiKeyRequest, type KeyFilterField, type NewApiKeyInput } from './api-key.input.js';
 import { generateRawKey } from './raw-key.js';
 import type { ApiKeyRow } from './api-key.table.js';
 
@@ -32,20 +34,31 @@ export interface ApiKey {
   updatedAt: string;
   delegationId: string | null;
   pactId: string | null;
-  /** Where the key stands in the listing order. */
-  position: Position;
+  /** Where the key stands in every listing order. */
+  position: Required<Position>;
 }
 
-export interface KeyFilter {
-  principalId?: string;
-  pactId?: string;
-  delegationId?: string;
-  isRevoked?: boolean;
-  /** Only keys neither revoked nor expired now. */
-  activeOnly?: boolean;
-}
+/** What a caller narrows a listing by, as sent; `listApiKeys` checks the values. */
+export type KeyFilter = KeyScope;
+export type { TimeRange } from './api-key.repository.js';
+
+/**
+ * Whether listing with `filter` reads the matching rows rather than an index and a counter: its
+ * total counts them, and its page reads rows it may then pass over (see docs/graphql.md).
+ */
+export const filterReadsRows = (filter: KeyFilter): boolean => countsRows(filter);
 
 export type KeyPage = Listing<ApiKey>;
+
+/** How to list, beside the page; more options may come. */
+export interface ListOptions {
+  filter?: KeyFilter;
+  /** Count the total in the page's statement; otherwise `total()` counts when first called. */
+  withTotal?: boolean;
+  /** How the caller spells the filter fields in its messages; REST's names unless told. */
+  fieldNames?: FieldNames<KeyFilterField>;
+}
+
 
 export function toApiKey(row: ApiKeyRow): ApiKey {
   return {
@@ -62,7 +75,7 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
     updatedAt: toRfc3339(row.updated_at),
     delegationId: row.delegation_id,
     pactId: row.pact_id,
-    position: { createdAt: row.created_at, id: row.id },
+    position: { id: row.id, createdAt: row.created_at, expiresAt: row.expires_at, lastUsedAt: row.last_used_at },
   };
 }
 
@@ -80,39 +93,43 @@ export function visibleScope(viewer: Viewer, filter: KeyFilter = {}): KeyScope |
 }
 
 /**
- * One page of the keys the viewer may see, newest first (`created_at desc, id desc`).
- * `withTotal` counts in the same statement; otherwise `total()` counts when first called.
+ * One page of the keys the viewer may see, in the page's order (newest first, `created_at desc,
+ * id desc`, unless it names another), narrowed by `options.filter`, read where `reads` sends it:
+ * never from a server behind the one that served the cursors' page.
+ *
+ * @example listApiKeys(reads, viewer, connectionPage({ first: 20 }, orders.EXPIRES_AT_ASC), { filter: { isActive: true } })
  */
-export async function listApiKeys(db: Kysely<Database>, viewer: Viewer, page: Page, filter: KeyFilter = {}, withTotal = false): Promise<KeyPage> {
+export async function listApiKeys(reads: Reads, viewer: Viewer, page: Page, options: ListOptions = {}): Promise<KeyPage> {
   requireScope(viewer, 'api_keys:read');
+  const filter = validateKeyFilter(options.filter ?? {}, options.fieldNames);
   const scope = visibleScope(viewer, filter);
   if (!scope) return emptyListing;
-  return toListing(await findKeyPage(db, scope, page, withTotal), toApiKey, () => countKeys(db, scope));
+  return readListing(reads, page, (db) => findKeyPage(db, scope, page, options.withTotal), toApiKey, (db) => countKeys(db, scope));
 }
 
 /**
  * For each of `principalIds`, the page `listApiKeys` answers with `principal_id` set to it: the
- * same visibility and filters, so a key sees no more of its principal's keys here than there.
- * One statement for all of them, in the order of `principalIds`.
+ * same visibility, filters and order, so a key sees no more of its principal's keys here than
+ * there. One statement for all of them, in the order of `principalIds`, read where `reads` sends it.
  */
 export async function listApiKeysOfPrincipals(
-  db: Kysely<Database>,
+  reads: Reads,
   viewer: Viewer,
   principalIds: readonly string[],
-  page: Extract<Page, { kind: 'keyset' }>,
-  filter: KeyFilter = {},
-  withTotal = false,
+  page: KeysetPage,
+  options: ListOptions = {},
 ): Promise<KeyPage[]> {
   requireScope(viewer, 'api_keys:read');
-  const scope = visibleScope(viewer, filter);
+  const scope = visibleScope(viewer, validateKeyFilter(options.filter ?? {}, options.fieldNames));
   if (!scope) return principalIds.map(() => emptyListing);
   const { principalId: only, ...within } = scope;
   const seen = (principalId: string) => only === undefined || only === principalId;
-  const pages = await findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal);
+  const { withTotal = false } = options;
+  const { value: pages, readAt } = await reads.page((db) => findKeyPagesOfPrincipals(db, within, principalIds.filter(seen), page, withTotal), readSince(page));
   return principalIds.map((principalId) => {
     if (!seen(principalId)) return emptyListing;
     const found = pages.get(principalId) ?? { rows: [], hasNext: false, hasPrevious: false, total: withTotal ? 0 : undefined };
-    return toListing(found, toApiKey, () => countKeys(db, { ...within, principalId }));
+    return toListing(found, toApiKey, () => reads.run((db) => countKeys(db, { ...within, principalId }), readAt), readAt, page.order);
   });
 }
 

@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Config } from '../config.js';
 import { createDb, type Db } from '../db/create-db.js';
 import { migrate } from '../db/migrate.js';
+import { primaryReads } from '../db/reads.js';
 import { describeOpenFailure } from '../db/open-failure.js';
 import { AppError, toAppError } from '../errors.js';
 import { operatorViewer } from '../auth/viewer.js';
@@ -113,8 +114,8 @@ const commands: Record<string, Command> = {
       const after = cursor(values, 'list-keys');
       return async (db, io) => {
         const principalId = values.principal === undefined ? undefined : (await principalOf(db, values.principal as string)).id;
-        const filter = { principalId, ...(values.revoked && { isRevoked: true }), ...(values.active && { activeOnly: true }) };
-        const page = await listApiKeys(db.kysely, operatorViewer, listPage({ limit, after }), filter);
+        const filter = { principalId, ...(values.revoked && { isRevoked: true }), ...(values.active && { isActive: true }) };
+        const page = await listApiKeys(primaryReads(db.kysely), operatorViewer, listPage({ limit, after }), { filter });
         if (values.json) return json(io, { keys: page.items.map(toApiKeyRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No keys.');
         else keyTable(io, page.items);
@@ -186,7 +187,7 @@ const commands: Record<string, Command> = {
       const limit = pageSize(values, 20);
       const after = cursor(values, 'list-principals');
       return async (db, io) => {
-        const page = await listPrincipals(db.kysely, operatorViewer, listPage({ limit, after }));
+        const page = await listPrincipals(primaryReads(db.kysely), operatorViewer, listPage({ limit, after }));
         if (values.json) return json(io, { principals: page.items.map(toPrincipalRead), has_more: page.hasNext, after: page.endCursor });
         if (page.items.length === 0) io.err('No principals.');
         else principalTable(io, page.items);
@@ -226,7 +227,7 @@ function pageSize(values: Values, fallback: number): number {
 /** The `--after` cursor, checked; a cursor of another listing is refused when it is used. */
 function cursor(values: Values, command: string): string | undefined {
   const after = values.after as string | undefined;
-  if (after !== undefined) decodeCursor(after, '--after', `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.`);
+  if (after !== undefined) decodeCursor(after, '--after', { suggestion: `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.` });
   return after;
 }
 

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import { Kysely, PGliteDialect, PostgresDialect, type CompiledQuery, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
+import {
+  CompiledQuery, DeleteQueryNode, InsertQueryNode, Kysely, MergeQueryNode, PGliteDialect, PostgresDialect, RawNode, UpdateQueryNode, type DatabaseConnection, type Dialect, type KyselyConfig, type LogEvent } from 'kysely';
 import pg from 'pg';
-import type { Config } from '../config.js';
+import type { Config, PreparedStatements } from '../config.js';
 import type { Database } from './database.js';
 import type { Gate } from './fair-share.js';
 import { lockDataDir } from './embedded-lock.js';
+import type { WalPosition } from './wal-position.js';
 
 const TIMESTAMPTZ = 1184;
 const TEXT_ARRAY = 1009;
@@ -25,6 +27,8 @@ export interface DbOptions {
    * rewrite every row of a large table. Requests keep both (default true).
    */
   timeouts?: boolean;
+  /** How long PostgreSQL may take to accept a connection (default 3000 ms). */
+  connectTimeoutMs?: number;
   /** Embedded only: start from this dump of a data folder (`PGlite.dumpDataDir`); tests copy one migrated template. */
   loadDataDir?: Blob;
 }
@@ -47,9 +51,11 @@ export interface Db {
   readonly embedded: boolean;
   /**
    * The same database, each statement (or transaction) of which waits for a turn at `gate`;
-   * with an `observer`, each statement is reported to it.
+   * with an `observer`, each statement is reported to it. With `onWrite`, a statement or
+   * transaction that wrote is followed by `pg_current_wal_lsn()` on its connection, given to
+   * `onWrite` before the write's caller hears of it: a replica past that position shows the write.
    */
-  through(gate: Gate, observer?: StatementObserver): Kysely<Database>;
+  through(gate: Gate, observer?: StatementObserver, onWrite?: (position: WalPosition) => void): Kysely<Database>;
   /** Calls `listener` for every statement on this database, after the `onQuery` given at creation. */
   onQuery(listener: (event: LogEvent) => void): void;
   /** Undefined for embedded PGlite, which has one connection and no pool. */
@@ -60,8 +66,9 @@ export interface Db {
 /**
  * PostgreSQL through a `pg` pool when `databaseUrl` is set, otherwise embedded PGlite.
  * Both sessions run in UTC and hand `timestamptz` back as text (see `PgTimestamp`).
+ * `preparedStatements` (default `auto`) is explained at `startSession`.
  */
-export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, options: DbOptions = {}): Db {
+export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { preparedStatements?: PreparedStatements }, options: DbOptions = {}): Db {
   const listeners: ((event: LogEvent) => void)[] = options.onQuery ? [options.onQuery] : [];
   const log = (event: LogEvent) => {
     for (const listener of listeners) listener(event);
@@ -73,9 +80,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       connectionString: config.databaseUrl,
       max: options.poolSize ?? 10,
       // An unreachable database must fail a request with 503 within seconds, never hang it.
-      connectionTimeoutMillis: 3000,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 3000,
       keepAlive: true,
-      options: `-c TimeZone=UTC -c statement_timeout=${timeouts ? STATEMENT_TIMEOUT_MS : 0}`,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
           if (oid === TIMESTAMPTZ) return identity;
@@ -89,7 +95,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
       // The pool listens for errors only on idle clients; a client in use whose connection drops
       // emits one too, and its query fails anyway, so the process must not crash on it.
       client.on('error', () => {});
-      wrapQuery(client, timeouts ? QUERY_TIMEOUT_MS : undefined);
+      const session = startSession(client, config.preparedStatements ?? 'auto', timeouts ? STATEMENT_TIMEOUT_MS : 0);
+      wrapQuery(client, timeouts ? QUERY_TIMEOUT_MS : undefined, session);
     });
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
@@ -123,28 +130,36 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, opti
  * to them is never initialised: a transaction uses it only to send begin, commit and rollback on
  * a connection the shared executor provided.
  */
-function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): (gate: Gate, observer?: StatementObserver) => Kysely<Database> {
+function gated(kysely: Kysely<Database>, config: KyselyConfig & { dialect: Dialect }): Db['through'] {
   const executor = kysely.getExecutor();
   const driver = config.dialect.createDriver();
-  return (gate, observer) => new Kysely<Database>({
+  return (gate, observer, onWrite) => new Kysely<Database>({
     config,
     dialect: config.dialect,
     driver,
     executor: executor.withConnectionProvider({
-      provideConnection: observer
-        ? (consumer, options) => gate.run(() => executor.provideConnection((connection) => consumer(observed(connection, observer)), options))
-        : (consumer, options) => gate.run(() => executor.provideConnection(consumer, options)),
+      provideConnection: (consumer, options) => gate.run(() => executor.provideConnection((connection) => {
+        const seen = observer ? observed(connection, observer) : connection;
+        return onWrite ? watchWrites(seen, consumer, onWrite) : consumer(seen);
+      }, options)),
     }),
   });
 }
 
-/**
- * `connection`, reporting each statement to `observer` (begin and commit of a transaction too).
- * A proxy, since drivers call private methods of their own connections (PGlite's transactions):
- * everything else reaches the connection itself.
- */
+/** `connection` with its `executeQuery` replaced. A proxy, since drivers call private methods of their own connections (PGlite's transactions). */
+function intercepted(connection: DatabaseConnection, executeQuery: DatabaseConnection['executeQuery']): DatabaseConnection {
+  return new Proxy(connection, {
+    get(target, property) {
+      if (property === 'executeQuery') return executeQuery;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** `connection`, reporting each statement to `observer` (begin and commit of a transaction too). */
 function observed(connection: DatabaseConnection, observer: StatementObserver): DatabaseConnection {
-  const executeQuery = <R>(query: CompiledQuery, options?: Parameters<DatabaseConnection['executeQuery']>[1]) => {
+  return intercepted(connection, <R>(query: CompiledQuery, options?: Parameters<DatabaseConnection['executeQuery']>[1]) => {
     const done = observer.statement(query.sql);
     return connection.executeQuery<R>(query, options).then((result) => {
       done();
@@ -153,14 +168,32 @@ function observed(connection: DatabaseConnection, observer: StatementObserver): 
       done(error);
       throw error;
     });
-  };
-  return new Proxy(connection, {
-    get(target, property) {
-      if (property === 'executeQuery') return executeQuery;
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
   });
+}
+
+/** Whether a statement may change rows: Kysely's writes, or SQL text that starts like one. */
+function writes(query: CompiledQuery): boolean {
+  const node = query.query;
+  if (InsertQueryNode.is(node) || UpdateQueryNode.is(node) || DeleteQueryNode.is(node) || MergeQueryNode.is(node)) return true;
+  return RawNode.is(node) && /^\s*(with|insert|update|delete|merge)\b/i.test(query.sql);
+}
+
+const walPosition = CompiledQuery.raw('select pg_current_wal_lsn()::text as position');
+
+/**
+ * Runs `consumer` (one statement, or a whole transaction up to its commit) on `connection`; when
+ * it wrote, reads the primary's WAL position on the same connection before handing the result on.
+ * With synchronous_commit on (PostgreSQL's default) a commit is written out before it returns, so
+ * the position is past it.
+ */
+async function watchWrites<T>(connection: DatabaseConnection, consumer: (connection: DatabaseConnection) => Promise<T>, onWrite: (position: WalPosition) => void): Promise<T> {
+  let wrote = false;
+  const result = await consumer(intercepted(connection, (query, options) => {
+    wrote ||= writes(query);
+    return connection.executeQuery(query, options);
+  }));
+  if (wrote) onWrite((await connection.executeQuery<{ position: WalPosition }>(walPosition)).rows[0].position);
+  return result;
 }
 
 const parseQuotedTextArray = (pg.types.getTypeParser as (oid: number) => (value: string) => (string | null)[])(TEXT_ARRAY);
@@ -176,6 +209,41 @@ export function parseTextArray(value: string): (string | null)[] {
   const plain = value.charCodeAt(0) === 123 && value.indexOf('"') === -1 && value.indexOf('\\') === -1 && value.indexOf('{', 1) === -1;
   const items = plain ? value.slice(1, -1).split(',') : undefined;
   return items && !items.includes('NULL') ? items : parseQuotedTextArray(value);
+}
+
+/** What a connection's first statement found out about it. */
+interface Session {
+  /** Whether statements go as named prepared statements on this connection. */
+  named: boolean;
+}
+
+/**
+ * Sets up a new connection with its first statement, queued before any other: the session's time
+ * zone is UTC, and, when the connection is a session of its own on the server, its
+ * `statement_timeout`. A connection is one when the server's `pg_backend_pid()` is the process
+ * id the connection was told at start (BackendKeyData). A pooler (pgbouncer, and any pooler that
+ * hands one client several server connections) sends an id of its own there, so through it
+ * - statements go unnamed with `auto`: in transaction pooling a statement prepared on one server
+ *   connection is missing on the next one, or already there under another client's name;
+ * - no `statement_timeout` is set, since it would stay on whichever server connection ran the SET;
+ *   the server's own setting for the role or database applies (see docs/operations.md).
+ * The time zone is safe to set either way: pgbouncer keeps TimeZone per client and sets it on
+ * every server connection it lends that client. With `auto`, statements go unnamed until this answers.
+ * Startup `options` (`-c TimeZone=…`) are not used, since pgbouncer refuses the connection over them.
+ */
+function startSession(client: pg.PoolClient, prepared: PreparedStatements, statementTimeoutMs: number): Session {
+  const session: Session = { named: prepared === 'on' };
+  const own = 'pg_backend_pid() = $1::int';
+  client.query({
+    text: `select ${own} as own, set_config('TimeZone', 'UTC', false),
+      case when ${own} then set_config('statement_timeout', $2, false) end`,
+    // Set by pg from BackendKeyData; absent from its types.
+    values: [(client as pg.PoolClient & { processID: number }).processID, String(statementTimeoutMs)],
+  }, (error: Error | null, result?: pg.QueryResult<{ own: boolean }>) => {
+    const ownSession = !error && result?.rows[0]?.own === true;
+    session.named = prepared === 'on' || (prepared === 'auto' && ownSession);
+  });
+  return session;
 }
 
 const statementNames = new Map<string, string>();
@@ -195,7 +263,7 @@ function statementName(text: string): string | undefined {
 
 /**
  * Wraps a pooled client's `query`, which Kysely calls with a statement and its values:
- * - each statement is prepared once per connection (see `statementName`);
+ * - each statement is prepared once per connection (see `statementName`) when `session.named`;
  * - a statement that gets no answer within `timeoutMs` closes its connection. Only a server that
  *   cannot answer at all (a network black hole) reaches that, since the server's own
  *   statement_timeout cancels anything slower; the statement fails with "Connection terminated"
@@ -205,12 +273,12 @@ function statementName(text: string): string | undefined {
  *   old generation: 33 KB a page, against under 1 KB with the callback form, which made each young
  *   collection several times dearer.
  */
-function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined): void {
+function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined, session: Session): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   const close = () => void client.end().catch(() => {});
   client.query = ((text: unknown, values?: unknown, ...rest: unknown[]) => {
     if (typeof text !== 'string' || rest.length > 0 || (values !== undefined && !Array.isArray(values))) return query(text, values, ...rest);
-    const name = values === undefined ? undefined : statementName(text);
+    const name = values === undefined || !session.named ? undefined : statementName(text);
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(close, timeoutMs);
       const settle = (error: Error | null, result?: unknown) => {

@@ -69,7 +69,7 @@ const MAX_GATES = 10_000;
 export class FairShare<T, O = never> {
   private readonly lanes = new Map<string, { gate: Gate; view: T }>();
 
-  constructor(private readonly limits: ShareLimits, private readonly viewThrough: (gate: Gate, observer?: O) => T) {}
+  constructor(private readonly limits: ShareLimits, private readonly viewThrough: (gate: Gate, observer: O | undefined, caller: string) => T) {}
 
   /** What `caller` uses the database through, reporting to `observer` when there is one. */
   for(caller: string, observer?: O): T {
@@ -77,10 +77,10 @@ export class FairShare<T, O = never> {
     if (!lane) {
       if (this.lanes.size >= MAX_GATES) this.sweep();
       const gate = new Gate(this.limits);
-      lane = { gate, view: this.viewThrough(gate) };
+      lane = { gate, view: this.viewThrough(gate, undefined, caller) };
       this.lanes.set(caller, lane);
     }
-    return observer === undefined ? lane.view : this.viewThrough(lane.gate, observer);
+    return observer === undefined ? lane.view : this.viewThrough(lane.gate, observer, caller);
   }
 
   private sweep(): void {

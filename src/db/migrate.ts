@@ -5,6 +5,7 @@ import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
 import * as keyCountsSharded from '../../migrations/20261128030000-key-counts-sharded.js';
 import * as activeKeys from '../../migrations/20261128040000-active-keys.js';
 import * as principalKeyset from '../../migrations/20261201010000-principal-keyset.js';
+import * as listingOrders from '../../migrations/20261201050000-listing-orders.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './create-db.js';
 
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '20261128030000-key-counts-sharded': keyCountsSharded,
   '20261128040000-active-keys': activeKeys,
   '20261201010000-principal-keyset': principalKeyset,
+  '20261201050000-listing-orders': listingOrders,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
@@ -44,11 +46,12 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
 /**
  * Migrates the database `db` was opened on. On PostgreSQL that goes through a connection of its
  * own without the request timeouts: a migration may rewrite every row (the key counters are
- * backfilled from every key), which takes far longer than a request may on a large table.
+ * backfilled from every key), which takes far longer than a request may on a large table. It is
+ * a session on the server itself (`databaseDirectUrl`), not one lent by a transaction pooler.
  */
-export async function migrate(config: Pick<Config, 'databaseUrl' | 'pgliteDir'>, db: Db): Promise<string[]> {
+export async function migrate(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & Partial<Pick<Config, 'databaseDirectUrl' | 'preparedStatements'>>, db: Db): Promise<string[]> {
   if (db.embedded) return migrateToLatest(db);
-  const unbounded = createDb(config, { timeouts: false, poolSize: 1 });
+  const unbounded = createDb({ ...config, databaseUrl: config.databaseDirectUrl ?? config.databaseUrl }, { timeouts: false, poolSize: 1 });
   try {
     return await migrateToLatest(unbounded);
   } finally {

@@ -30,7 +30,8 @@ function describeOne(error: Error, config: Pick<Config, 'databaseUrl' | 'pgliteD
   const url = new URL(config.databaseUrl);
   const server = `PostgreSQL at ${url.hostname || 'localhost'}:${url.port || 5432}`;
   const database = decodeURIComponent(url.pathname.slice(1)) || decodeURIComponent(url.username) || 'postgres';
-  if (code === '3D000') {
+  // pgbouncer reports a database missing on its server as a protocol violation, in the same words.
+  if (code === '3D000' || (code === '08P01' && /^database ".*" does not exist$/.test(error.message))) {
     return `${server} has no database "${database}": create it (createdb "${database}"), or name another one in DATABASE_URL`;
   }
   if (code === '28P01' || code === '28000') {

@@ -1,4 +1,3 @@
-import { encodeCursor, type Position } from '../pagination/cursor.js';
 import type { Listing } from '../pagination/listing.js';
 import { DEFAULT_PAGE_SIZE, type ConnectionArgs } from '../pagination/page.js';
 
@@ -15,11 +14,14 @@ export const listingComplexity = (args: ConnectionArgs, field = LISTING_COST) =>
   multiplier: Math.max(1, args.first ?? args.last ?? DEFAULT_PAGE_SIZE),
 });
 
-/** A listing as a Relay connection; the listing stays along for `totalCount` (see `totalCountOf`). */
-export function toConnection<Item extends { position: Position }>(listing: Listing<Item>) {
+/**
+ * A listing as a Relay connection, each cursor in the page's order and carrying where the page was
+ * read (`Listing.readAt`); the listing stays along for `totalCount` (see `totalCountOf`).
+ */
+export function toConnection<Item>(listing: Listing<Item>) {
   return {
     listing,
-    edges: listing.items.map((node) => ({ node, cursor: encodeCursor(node.position) })),
+    edges: listing.items.map((node) => ({ node, cursor: listing.cursor(node) })),
     pageInfo: {
       hasNextPage: listing.hasNext,
       hasPreviousPage: listing.hasPrevious,

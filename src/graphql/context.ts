@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { CallerDb, Reads } from '../db/reads.js';
 import { AppError } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
 import { getApiKeys, getOwnKey, type ApiKey, type KeyLimits } from '../api-keys/api-key.service.js';
@@ -8,7 +9,10 @@ import { getPrincipals, type Principal } from '../principals/principal.service.j
 
 /** Per-request state shared by every resolver. */
 export interface Context {
+  /** The primary: writes, and what must see the latest state. */
   db: Kysely<Database>;
+  /** Where listings and lookups read (a replica, when there is one). */
+  reads: Reads;
   /** The authenticated caller; throws 401 when no or bad credentials were sent. */
   viewer(): Promise<Viewer>;
   /** Per-request loaders: one statement per batch, whatever the page size. */
@@ -28,7 +32,7 @@ export interface Context {
 }
 
 export function createContext(
-  db: Kysely<Database>,
+  { db, reads }: CallerDb,
   authenticate: () => Promise<Viewer | undefined>,
   forgetKey: (keyId: string) => void,
   keyLimits: KeyLimits,
@@ -37,6 +41,7 @@ export function createContext(
   const loaders = new Map<string, DataLoader<unknown, unknown>>();
   const context: Context = {
     db,
+    reads,
     viewer: () =>
       (viewer ??= authenticate().then((found) => {
         if (!found) {
@@ -44,8 +49,14 @@ export function createContext(
         }
         return found;
       })),
-    apiKeys: new DataLoader(async (ids) => getApiKeys(db, await context.viewer(), ids)),
-    principals: new DataLoader(async (ids) => getPrincipals(db, await context.viewer(), ids)),
+    apiKeys: new DataLoader(async (ids) => {
+      const viewer = await context.viewer();
+      return reads.run((db) => getApiKeys(db, viewer, ids));
+    }),
+    principals: new DataLoader(async (ids) => {
+      const viewer = await context.viewer();
+      return reads.run((db) => getPrincipals(db, viewer, ids));
+    }),
     loader: <K, V>(name: string, batch: (keys: readonly K[]) => Promise<V[]>) => {
       let loader = loaders.get(name) as DataLoader<K, V> | undefined;
       if (!loader) loaders.set(name, (loader = new DataLoader(batch)) as DataLoader<unknown, unknown>);

@@ -1,13 +1,16 @@
 import type { Kysely } from 'kysely';
 import type { Viewer } from '../auth/viewer.js';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
 import { AppError } from '../errors.js';
 import type { RestAnswer } from './envelope.js';
 
-/** What a REST route is given: the caller, its view of the database, and the request's parts. */
+/** What a REST route is given: the caller, its views of the database, and the request's parts. */
 export interface RestRequest {
   readonly viewer: Viewer;
   readonly db: Kysely<Database>;
+  /** Where its listings and lookups read (a replica, when there is one). */
+  readonly reads: Reads;
   /** The path's `{name}` segments, decoded. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;

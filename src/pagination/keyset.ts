@@ -1,15 +1,18 @@
-import { type Compilable, type CompiledQuery, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
+import { type Compilable, type CompiledQuery, type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.js';
 import type { Page } from './page.js';
-import type { Position } from './cursor.js';
+import { sortValue, type Order, type Position } from './order.js';
 
 /**
- * What a listing pages over: a table, a time column and the primary key. The listing order is
- * both descending, the key breaking ties; an index on (…, time, id) answers every comparison.
+ * What a listing pages over: a table, the column its order sorts by, and the primary key, which
+ * breaks ties in the same direction. An index on (…, column, id), or on (…, coalesce(column,
+ * nulls), id) for an order that places nulls, answers every comparison in either direction.
+ * The rows a listing selects must include the column.
  */
-export interface KeysetOrder<T extends keyof Database> {
+export interface KeysetOrder<T extends keyof Database> extends Order {
   readonly table: T;
-  readonly time: string & keyof Database[T];
+  /** The column the order's field is read from. */
+  readonly column: string & keyof Database[T];
   readonly id: string & keyof Database[T];
 }
 
@@ -17,9 +20,9 @@ type Rows<T extends keyof Database, Row = object> = SelectQueryBuilder<Database,
 
 export interface PageRows<Row> {
   rows: Row[];
-  /** Keys exist after the page's last key (older), anywhere in the listing; see `Page.bothWays`. */
+  /** Keys exist after the page's last key in the listing order, anywhere; see `Page.bothWays`. */
   hasNext: boolean;
-  /** Keys exist before the page's first key (newer), anywhere in the listing; see `Page.bothWays`. */
+  /** Keys exist before the page's first key in the listing order, anywhere; see `Page.bothWays`. */
   hasPrevious: boolean;
   /** The value of `total` when one was asked for. */
   total?: number;
@@ -29,8 +32,8 @@ type Scalar = Expression<unknown>;
 
 /** Columns a page's rows may carry beside its own: the scalars computed alongside. */
 interface Scalars {
-  newer_exist?: boolean | null;
-  older_exist?: boolean | null;
+  preceding_exist?: boolean | null;
+  following_exist?: boolean | null;
   total?: unknown;
 }
 
@@ -53,7 +56,7 @@ function withScalars<T extends keyof Database, Row>(
     .selectFrom(db.selectNoFrom(selections as never).as('scalars'))
     .leftJoinLateral(pageQuery.as('page'), (join) => join.onTrue())
     .selectAll()
-    .orderBy(sql.ref(`page.${order.time}`), direction)
+    .orderBy(sortKey(order, 'page'), direction)
     .orderBy(sql.ref(`page.${order.id}`), direction) as unknown as Compilable<Row & Scalars>;
 }
 
@@ -69,16 +72,33 @@ async function execute<Row extends { id: string | null }>(db: Kysely<Database>, 
 
 const count = (value: unknown) => (value === undefined || value === null ? undefined : Number(value));
 
+/** The value rows sort by: the column, or its coalesce where the order places nulls (the index's expression). */
+function sortKey<T extends keyof Database>(order: KeysetOrder<T>, table?: string): RawBuilder<unknown> {
+  const column = sql.ref(table === undefined ? order.column : `${table}.${order.column}`);
+  return order.nulls === undefined ? column : sql`coalesce(${column}, ${sql.lit(order.nulls)}::timestamptz)`;
+}
+
 type Comparison = '<' | '>' | '<=' | '>=';
 
-/** `(time, id) op (position)`: a row comparison the (…, time, id) indexes answer as a range. */
+const reverse = (direction: 'asc' | 'desc') => (direction === 'asc' ? 'desc' : 'asc');
+
+/** The comparison that selects the keys on one side of a position, in the listing order. */
+function side(order: Order, where: 'after' | 'before' | 'atOrAfter' | 'atOrBefore'): Comparison {
+  const descending = order.direction === 'desc';
+  if (where === 'after') return descending ? '<' : '>';
+  if (where === 'before') return descending ? '>' : '<';
+  if (where === 'atOrAfter') return descending ? '<=' : '>=';
+  return descending ? '>=' : '<=';
+}
+
+/** `(sort key, id) op (position)`: a row comparison the (…, sort key, id) indexes answer as a range. */
 function compare<T extends keyof Database>(order: KeysetOrder<T>, op: Comparison, position: Position): Expression<SqlBool> {
-  return sql<SqlBool>`(${sql.ref(order.time)}, ${sql.ref(order.id)}) ${sql.raw(op)} (${position.createdAt}::timestamptz, ${position.id}::uuid)`;
+  return sql<SqlBool>`(${sortKey(order)}, ${sql.ref(order.id)}) ${sql.raw(op)} (${sortValue(position, order)}::timestamptz, ${position.id}::uuid)`;
 }
 
 /** Orders `rows` by the keyset, in `direction`. */
 const ordered = <T extends keyof Database, Row>(rows: Rows<T, Row>, order: KeysetOrder<T>, direction: 'asc' | 'desc'): Rows<T, Row> =>
-  rows.orderBy(sql.ref(order.time), direction).orderBy(sql.ref(order.id), direction);
+  rows.orderBy(sortKey(order), direction).orderBy(sql.ref(order.id), direction);
 
 /**
  * The statement for one page of `scoped` (the keys the caller may see, filtered), with `total`
@@ -86,13 +106,13 @@ const ordered = <T extends keyof Database, Row>(rows: Rows<T, Row>, order: Keyse
  * Its text depends on the page's shape only; the cursors' positions and `fetch` are values (see
  * `StatementCache`).
  *
- * The window is `after < key < before` in listing order; the page is its first `limit` keys, or
- * its last when `page.fromEnd`. One extra row tells whether the window goes on past the page; the
+ * The window is `after < key < before` in the listing order (`order`, which `page.order` names);
+ * the page is its first `limit` keys, or its last when `page.fromEnd`. One extra row tells whether the window goes on past the page; the
  * other flag comes from the first key on the far side of the cursor, so both flags are exact in
  * either direction, not just the one being paged in.
  *
  * ```sql
- * select * from (select (… where (created_at, id) >= ($1, $2) order by … limit 1) is not null as newer_exist, (…) as total) scalars
+ * select * from (select (… where (created_at, id) >= ($1, $2) order by … limit 1) is not null as preceding_exist, (…) as total) scalars
  * left join lateral (select … where (created_at, id) < ($1, $2) order by created_at desc, id desc limit 51) page on true
  * order by page.created_at desc, page.id desc
  * ```
@@ -106,23 +126,23 @@ export function keysetStatement<T extends keyof Database, Row extends { id: stri
   total: Scalar | undefined,
   fetch: number,
 ): Compilable<Row & Scalars> {
-  const direction = page.fromEnd ? 'asc' : 'desc';
+  const direction = page.fromEnd ? reverse(order.direction) : order.direction;
   let window = scoped;
-  if (page.after) window = window.where(compare(order, '<', page.after));
-  if (page.before) window = window.where(compare(order, '>', page.before));
+  if (page.after) window = window.where(compare(order, side(order, 'after'), page.after));
+  if (page.before) window = window.where(compare(order, side(order, 'before'), page.before));
   const pageQuery = ordered(select(window), order, direction).limit(fetch);
 
   // The first key beyond the cursor, in index order, rather than exists(): the planner may run an
   // exists() as a sequential scan, fast only while matching rows happen to be stored first.
-  const beyond = (op: Comparison, position: Position) => {
-    const direction = op === '>=' ? 'asc' : 'desc';
-    const first = ordered(scoped.select(sql.lit(1).as('one')).where(compare(order, op, position)), order, direction).limit(1);
+  const beyond = (where: 'atOrBefore' | 'atOrAfter', position: Position) => {
+    const nearestFirst = where === 'atOrBefore' ? reverse(order.direction) : order.direction;
+    const first = ordered(scoped.select(sql.lit(1).as('one')).where(compare(order, side(order, where), position)), order, nearestFirst).limit(1);
     return sql<boolean>`(${first}) is not null`;
   };
   // Keys beyond a cursor decide a flag only when the extra row cannot: on the side paged away from.
   return withScalars(db, order, pageQuery, direction, {
-    newer_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('>=', page.after) : undefined,
-    older_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('<=', page.before) : undefined,
+    preceding_exist: page.after && (page.bothWays || page.fromEnd) ? beyond('atOrBefore', page.after) : undefined,
+    following_exist: page.before && (page.bothWays || !page.fromEnd) ? beyond('atOrAfter', page.before) : undefined,
     total,
   });
 }
@@ -145,7 +165,7 @@ export async function readKeysetPage<Row extends { id: string }>(
  *
  * ```sql
  * select batch.parent as batch_parent, pages.* from unnest($1::uuid[]) with ordinality as batch(parent, n)
- * cross join lateral (select * from (… as newer_exist, … as total) scalars
+ * cross join lateral (select * from (… as preceding_exist, … as total) scalars
  *   left join lateral (select … where principal_id = batch.parent and … limit 6) page on true …) pages
  * order by batch.n, pages.created_at desc, pages.id desc
  * ```
@@ -159,11 +179,11 @@ export async function readKeysetPages<T extends keyof Database, Row extends { id
 ): Promise<Map<string, PageRows<Row>>> {
   const pages = new Map<string, PageRows<Row>>();
   if (parents.length === 0) return pages;
-  const direction = sql.raw(page.fromEnd ? 'asc' : 'desc');
+  const direction = sql.raw(page.fromEnd ? reverse(order.direction) : order.direction);
   const { rows } = await sql<Row & Scalars & { batch_parent: string }>`
     select batch.parent as batch_parent, pages.* from unnest(${parents}::uuid[]) with ordinality as batch(parent, n)
     cross join lateral (${statementOf(sql.ref('batch.parent'))}) as pages
-    order by batch.n, ${sql.ref(`pages.${order.time}`)} ${direction}, ${sql.ref(`pages.${order.id}`)} ${direction}`.execute(db);
+    order by batch.n, ${sortKey(order, 'pages')} ${direction}, ${sql.ref(`pages.${order.id}`)} ${direction}`.execute(db);
   const byParent = new Map<string, (Row & Scalars)[]>();
   for (const row of rows) {
     const found = byParent.get(row.batch_parent);
@@ -182,20 +202,20 @@ function keysetPageOf<Row>(found: Row[], scalars: Scalars, page: Extract<Page, {
   const more = found.length > page.limit;
   const rows = more ? found.slice(0, page.limit) : found;
   if (page.fromEnd) rows.reverse();
-  const newerExist = scalars.newer_exist === true;
-  const olderExist = scalars.older_exist === true;
+  const precedingExist = scalars.preceding_exist === true;
+  const followingExist = scalars.following_exist === true;
   return {
     rows,
-    hasNext: page.fromEnd ? olderExist : more || olderExist,
-    hasPrevious: page.fromEnd ? more || newerExist : newerExist,
+    hasNext: page.fromEnd ? followingExist : more || followingExist,
+    hasPrevious: page.fromEnd ? more || precedingExist : precedingExist,
     total: count(scalars.total),
   };
 }
 
 /**
- * The deprecated offset mode: `offset` keys skipped in listing order, then `limit`.
- * The skipping walks only the index (created_at, id) to find where the page starts; rows are read
- * for the page alone. Deep offsets still cost time in proportion to the offset.
+ * The deprecated offset mode: `offset` keys skipped in `order`, then `limit`.
+ * The skipping walks only the index (…, sort key, id) to find where the page starts; rows are
+ * read for the page alone. Deep offsets still cost time in proportion to the offset.
  *
  * ```sql
  * select … where (created_at, id) <= (select created_at, id from api_keys where … order by … offset $1 limit 1)
@@ -210,12 +230,12 @@ export async function readOffsetPage<T extends keyof Database, Row extends { id:
   select: (rows: Rows<T>) => Rows<T, Row>,
   total?: Scalar,
 ): Promise<PageRows<Row>> {
-  const start = ordered(scoped.select([sql.ref(order.time).as('time'), sql.ref(order.id).as('id')]), order, 'desc')
+  const start = ordered(scoped.select([sortKey(order).as('sort_key'), sql.ref(order.id).as('id')]), order, order.direction)
     .offset(sql<number>`${page.offset.toString()}::bigint`)
     .limit(1);
-  const key = sql`(${sql.ref(order.time)}, ${sql.ref(order.id)})`;
-  const pageQuery = ordered(select(scoped.where(sql<SqlBool>`${key} <= (${start})`)), order, 'desc').limit(page.limit + 1);
-  const { rows, scalars } = await execute(db, withScalars(db, order, pageQuery, 'desc', { total }));
+  const key = sql`(${sortKey(order)}, ${sql.ref(order.id)})`;
+  const pageQuery = ordered(select(scoped.where(sql<SqlBool>`${key} ${sql.raw(side(order, 'atOrAfter'))} (${start})`)), order, order.direction).limit(page.limit + 1);
+  const { rows, scalars } = await execute(db, withScalars(db, order, pageQuery, order.direction, { total }));
   const more = rows.length > page.limit;
   return { rows: more ? rows.slice(0, page.limit) : rows, hasNext: more, hasPrevious: page.offset > 0n, total: count(scalars.total) };
 }

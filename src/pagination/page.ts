@@ -1,18 +1,20 @@
 import { badInput } from '../errors.js';
-import { decodeCursor, type Position } from './cursor.js';
+import { decodeCursor, type Cursor } from './cursor.js';
+import { newestFirst, type Order } from './order.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
 export const MAX_OFFSET = 2n ** 63n - 1n;
 
 /**
- * What to read, independent of storage and protocol: the window between `after` and `before`,
- * then its first `limit` keys, or its last `limit` when `fromEnd`. `bothWays` asks for exact
+ * What to read, independent of storage and protocol: the window between `after` and `before`
+ * in `order`, then its first `limit` keys, or its last `limit` when `fromEnd`. `bothWays` asks for exact
  * flags in both directions (GraphQL's pageInfo); otherwise only the flag in the paging direction
  * is wanted (REST's has_more), which saves a lookup on the other side of the cursor.
  */
 export type Page =
-  | { kind: 'keyset'; limit: number; fromEnd: boolean; bothWays: boolean; after?: Position; before?: Position }
+  | { kind: 'keyset'; order: Order; limit: number; fromEnd: boolean; bothWays: boolean; after?: Cursor; before?: Cursor }
+  // Offset mode is the REST listing's deprecated one, and newest first like all of it.
   | { kind: 'offset'; limit: number; offset: bigint };
 
 /** A page of the keyset mode: every page but the deprecated offset mode's. */
@@ -25,8 +27,8 @@ export interface ConnectionArgs {
   before?: string | null;
 }
 
-/** Relay connection arguments, with graphql-relay-js window semantics. */
-export function connectionPage(args: ConnectionArgs): KeysetPage {
+/** Relay connection arguments in `order`, with graphql-relay-js window semantics. */
+export function connectionPage(args: ConnectionArgs, order: Order = newestFirst): KeysetPage {
   const { first, last } = args;
   if (first != null && last != null) {
     throw badInput('first and last cannot be used together', 'Pass first (with after) to page forward, or last (with before) to page backward.');
@@ -38,11 +40,12 @@ export function connectionPage(args: ConnectionArgs): KeysetPage {
   }
   return {
     kind: 'keyset',
+    order,
     limit: first ?? last ?? DEFAULT_PAGE_SIZE,
     fromEnd: last != null,
     bothWays: true,
-    after: args.after != null ? decodeCursor(args.after, 'after') : undefined,
-    before: args.before != null ? decodeCursor(args.before, 'before') : undefined,
+    after: args.after != null ? decodeCursor(args.after, 'after', { order }) : undefined,
+    before: args.before != null ? decodeCursor(args.before, 'before', { order }) : undefined,
   };
 }
 
@@ -76,6 +79,7 @@ export function listPage(params: ListParams): Page {
   }
   return {
     kind: 'keyset',
+    order: newestFirst,
     limit,
     fromEnd: params.before !== undefined,
     bothWays: false,

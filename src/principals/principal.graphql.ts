@@ -66,7 +66,7 @@ builder.queryFields((t) => ({
         requirePrincipalLister(viewer);
         const { type } = withoutNulls(args.filter ?? {});
         const filter = { type: type === undefined ? undefined : validatePrincipalType(type, 'filter.type') };
-        return toConnection(await listPrincipals(context.db, viewer, connectionPage(args), filter, selectsField(info, 'totalCount')));
+        return toConnection(await listPrincipals(context.reads, viewer, connectionPage(args), filter, selectsField(info, 'totalCount')));
       },
     },
     {

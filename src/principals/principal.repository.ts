@@ -1,5 +1,6 @@
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely';
 import { keysetStatement, readKeysetPage, readOffsetPage, type KeysetOrder, type PageRows } from '../pagination/keyset.js';
+import { newestFirst } from '../pagination/order.js';
 import type { Page } from '../pagination/page.js';
 import type { Database } from '../db/database.js';
 import type { PrincipalRow } from './principal.table.js';
@@ -60,7 +61,7 @@ export interface PrincipalScope {
 type Principals = SelectQueryBuilder<Database, 'principals', object>;
 
 /** Principals are listed newest first: by `created_at`, then `id`, descending. */
-const listingOrder: KeysetOrder<'principals'> = { table: 'principals', time: 'created_at', id: 'id' };
+const listingOrder: KeysetOrder<'principals'> = { ...newestFirst, table: 'principals', column: 'created_at', id: 'id' };
 
 function scoped(db: Kysely<Database>, scope: PrincipalScope): Principals {
   const principals = db.selectFrom('principals');

@@ -39,18 +39,18 @@ async function createPrincipalRoute({ db, viewer, body: text }: RestRequest): Pr
 const listParameters = [...pageParameters, 'type'] as const;
 
 /** `GET /api/v1/principals`: the upstream's "List all principals", paged as the key listing is. Service only. */
-async function listPrincipalsRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
+async function listPrincipalsRoute({ reads, viewer, query }: RestRequest): Promise<RestAnswer> {
   requirePrincipalLister(viewer);
   const params = readQuery(query, listParameters);
   const page = readListPage(params);
   const type = params.type === undefined ? undefined : validatePrincipalType(params.type, 'type');
-  const result = await listPrincipals(db, viewer, page, { type }, true);
+  const result = await listPrincipals(reads, viewer, page, { type }, true);
   return listingAnswer(result, page, result.items.map(toPrincipalRead));
 }
 
 /** `GET /api/v1/principals/{id}`: the service, or a key of that principal. */
-async function getPrincipalRoute({ db, viewer, params }: RestRequest): Promise<RestAnswer> {
-  return envelope(toPrincipalRead(await getPrincipal(db, viewer, params.id!)));
+async function getPrincipalRoute({ reads, viewer, params }: RestRequest): Promise<RestAnswer> {
+  return envelope(toPrincipalRead(await reads.run((db) => getPrincipal(db, viewer, params.id!))));
 }
 
 /** `PATCH /api/v1/principals/{id}` takes these fields (the upstream's `PrincipalUpdate` and `metadata`), each optional. */

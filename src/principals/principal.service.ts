@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/database.js';
+import type { Reads } from '../db/reads.js';
 import { toRfc3339 } from '../db/timestamp.js';
 import { AppError, badInput, notFound } from '../errors.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
@@ -8,7 +9,7 @@ import { validateName, type FieldNames } from '../input/name.js';
 import { requireStorableJsonObject, requireStorableString } from '../input/storable.js';
 import { isUuid } from '../uuid.js';
 import type { Position } from '../pagination/cursor.js';
-import { toListing, type Listing } from '../pagination/listing.js';
+import { readListing, type Listing } from '../pagination/listing.js';
 import type { Page } from '../pagination/page.js';
 import {
   countPrincipals, findPrincipalByExternalId, findPrincipalPage, findPrincipalsByIds, insertPrincipal, updatePrincipalRow, type NewPrincipalRow, type PrincipalChanges,
@@ -142,11 +143,12 @@ export interface PrincipalFilter {
 
 /**
  * One page of every principal (of `filter.type` when given), newest first (`created_at desc,
- * id desc`), as `listApiKeys` pages keys. Assistant service (or operator) only.
+ * id desc`), as `listApiKeys` pages keys, and read where `reads` sends it as that is. Assistant
+ * service (or operator) only.
  */
-export async function listPrincipals(db: Kysely<Database>, viewer: Viewer, page: Page, filter: PrincipalFilter = {}, withTotal = false): Promise<PrincipalPage> {
+export async function listPrincipals(reads: Reads, viewer: Viewer, page: Page, filter: PrincipalFilter = {}, withTotal = false): Promise<PrincipalPage> {
   requirePrincipalLister(viewer);
-  return toListing(await findPrincipalPage(db, filter, page, withTotal), toPrincipal, () => countPrincipals(db, filter));
+  return readListing(reads, page, (db) => findPrincipalPage(db, filter, page, withTotal), toPrincipal, (db) => countPrincipals(db, filter));
 }
 
 /** Throws 403 unless the viewer is the assistant service (or an operator): a key sees only its own principal. */

@@ -13,10 +13,11 @@ describe.runIf(onPostgres)('migrations on PostgreSQL', () => {
   afterAll(() => testDb.drop());
 
   it('run without the 3 s limit that requests have, so a long backfill can finish', async () => {
-    const config = { databaseUrl: testDb.url!, pgliteDir: '' };
+    // Through a transaction pooler they run on the server itself (DATABASE_DIRECT_URL).
+    const config = { databaseUrl: testDb.url!, databaseDirectUrl: testDb.directUrl!, pgliteDir: '' };
     const slow = sql`select pg_sleep(3.5)`;
     await expect(slow.execute(testDb.kysely)).rejects.toThrow();
-    const unbounded = createDb(config, { timeouts: false });
+    const unbounded = createDb({ ...config, databaseUrl: config.databaseDirectUrl }, { timeouts: false });
     try {
       await expect(slow.execute(unbounded.kysely)).resolves.toBeDefined();
     } finally {

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BREAK_MS } from '../../src/http/limit-store.js';
 import { asKey, createTestApp, type TestApp } from '../support/app.js';
+import { freePort } from '../support/clusters.js';
 import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { testLogger } from '../support/log-capture.js';
-import { closedPort, redisPrefix, redisUrl } from '../support/redis.js';
+import { redisPrefix, redisUrl } from '../support/redis.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /** Sends `n` requests one after another; their statuses and how long each took, in ms. */
@@ -40,7 +41,7 @@ afterEach(() => {
 describe('rate limits while Redis refuses connections', () => {
   it('still limits, in this process, adding no time to requests; says so once and counts every request', async () => {
     const warn = vi.spyOn(testLogger(), 'warn');
-    const url = `redis://127.0.0.1:${await closedPort()}`;
+    const url = `redis://127.0.0.1:${await freePort()}`;
     const app = await warm({ REDIS_URL: url, RATE_LIMIT_PER_MINUTE: '600' });
     const alone = await warm({ RATE_LIMIT_PER_MINUTE: '600' });
     try {

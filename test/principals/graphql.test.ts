@@ -22,8 +22,8 @@ describe('GraphQL principals and Principal.apiKeys', () => {
   afterAll(() => app.close());
 
   /** What `apiKeys` answers the caller for one principal: what `Principal.apiKeys` must answer too. */
-  const listedKeys = async (principalId: string, args: string, headers: Record<string, string> = asService) => {
-    const filter = headers === asService ? `filter: { principalId: "${principalId}" }` : '';
+  const listedKeys = async (principalId: string, args: string, headers: Record<string, string> = asService, filterFields = '') => {
+    const filter = headers === asService ? `filter: { principalId: "${principalId}" ${filterFields} }` : '';
     const { data, errors } = await app.graphql(`{ apiKeys(${args} ${filter}) { ${keysOf} } }`, {}, headers);
     expect(errors).toBeUndefined();
     return data.apiKeys;
@@ -75,6 +75,51 @@ describe('GraphQL principals and Principal.apiKeys', () => {
       // Another principal's cursor is a position in the same order: it pages that principal's keys.
       expect(data.nodes[1].apiKeys).toEqual(await listedKeys(principals[6], window));
       expect(data.nodes[2].apiKeys).toEqual({ totalCount: 0, pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null }, edges: [] });
+    }
+  });
+
+  it('honours every order and filter inside the one batched statement, as apiKeys does', async () => {
+    // Ties and nulls in every sort column, an expired key among them, and two kinds of names.
+    await sql`update api_keys set
+        expires_at = case n % 4 when 0 then null when 1 then '2020-01-01'::timestamptz else '2030-01-01'::timestamptz + (n % 2) * interval '1 day' end,
+        last_used_at = case n % 3 when 0 then null else '2026-05-01'::timestamptz + (n % 2) * interval '1 hour' end,
+        name = case n % 2 when 0 then 'Deploy ' || n else 'ci ' || n end
+      from (select id, extract(epoch from created_at - '2026-04-02'::timestamptz)::int as n from api_keys) as numbered
+      where api_keys.id = numbered.id`.execute(app.db.kysely);
+    try {
+      // Three principals a page (5, 6 and 7 keys): a filter that reads rows costs 5,000 a listing.
+      const { data: start } = await app.graphql(`{ principals(first: 5) { pageInfo { endCursor } } }`, {}, asService);
+      const sample = principals.slice(5, 8);
+      for (const orderBy of ['CREATED_AT_DESC', 'CREATED_AT_ASC', 'EXPIRES_AT_ASC', 'LAST_USED_AT_DESC']) {
+        for (const filter of ['', 'isActive: true', 'nameContains: "deploy"', 'isExpired: false, hasScope: "api_keys:read"']) {
+          const args = `first: 2, orderBy: ${orderBy}`;
+          app.statements.length = 0;
+          const { data, errors } = await app.graphql(`{ principals(first: 3, after: "${start.principals.pageInfo.endCursor}") { edges { node { principalId
+            apiKeys(${args}, filter: { ${filter} }) { ${keysOf} } } } } }`, {}, asService);
+          expect(errors).toBeUndefined();
+          expect(app.statements).toHaveLength(2);
+          const byPrincipal = new Map(data.principals.edges.map((edge: any) => [edge.node.principalId, edge.node.apiKeys]));
+          for (const principal of sample) {
+            const first = await listedKeys(principal, args, asService, filter);
+            expect(byPrincipal.get(principal)).toEqual(first);
+            expect(first.edges.length).toBeGreaterThan(0);
+            if (!first.pageInfo.hasNextPage) continue;
+            const window = `last: 2, orderBy: ${orderBy}, before: "${first.pageInfo.endCursor}"`;
+            const nested = await app.graphql(`query ($id: ID!) { node(id: $id) { ... on Principal { apiKeys(${window}, filter: { ${filter} }) { ${keysOf} } } } }`,
+              { id: Buffer.from(`Principal:${principal}`).toString('base64') }, asService);
+            expect(nested.errors).toBeUndefined();
+            expect(nested.data.node.apiKeys).toEqual(await listedKeys(principal, window, asService, filter));
+          }
+        }
+      }
+      const { pageInfo } = await listedKeys(principals[7], 'first: 1, orderBy: EXPIRES_AT_ASC');
+      const mixed = await app.graphql(`{ principals(first: 8) { edges { node { apiKeys(after: "${pageInfo.endCursor}") { totalCount } } } } }`, {}, asService);
+      expect(mixed.errors?.[0]).toMatchObject({
+        message: 'after is a cursor of the EXPIRES_AT_ASC order, and this listing is in the CREATED_AT_DESC order',
+        extensions: { code: 'BAD_USER_INPUT' },
+      });
+    } finally {
+      await sql`update api_keys set expires_at = null, last_used_at = null, name = 'bulk'`.execute(app.db.kysely);
     }
   });
 

@@ -2,16 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inject } from 'vitest';
 import { createDb, type Db, type DbOptions } from '../../src/db/create-db.js';
-import { admin as adminOn } from './template.js';
+import { admin as adminOn, directServerUrl } from './template.js';
 
-/** Set to run the database tests against a PostgreSQL server instead of embedded PGlite. */
+/**
+ * Set to run the database tests against a PostgreSQL server instead of embedded PGlite; with
+ * TEST_DATABASE_DIRECT_URL also set, it may be a transaction pooler in front of that server.
+ */
 export const serverUrl = process.env.TEST_DATABASE_URL || undefined;
 
 export const onPostgres = serverUrl !== undefined;
 
 export interface TestDb extends Db {
-  /** The URL of this test's own database (PostgreSQL only). */
+  /** The URL of this test's own database (PostgreSQL only), through the pooler when there is one. */
   url: string | undefined;
+  /** The same database on the server itself, for what needs a session (PostgreSQL only). */
+  directUrl: string | undefined;
   /** Closes and, on PostgreSQL, drops the database. */
   drop(): Promise<void>;
 }
@@ -26,16 +31,20 @@ export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
   if (!serverUrl) {
     pgliteTemplate ??= new Blob([readFileSync(provided('pgliteTemplate'))]);
     const db = createDb({ databaseUrl: undefined, pgliteDir: 'memory://' }, { ...options, loadDataDir: pgliteTemplate });
-    return { ...db, url: undefined, drop: () => db.close() };
+    return { ...db, url: undefined, directUrl: undefined, drop: () => db.close() };
   }
   const name = `keys_test_${randomBytes(6).toString('hex')}`;
   await admin(`create database ${name} template ${provided('postgresTemplate')}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const db = createDb({ databaseUrl: url.toString(), pgliteDir: '' }, options);
+  const [url, directUrl] = [serverUrl, directServerUrl()].map((server) => {
+    const database = new URL(server);
+    database.pathname = `/${name}`;
+    return database.toString();
+  });
+  const db = createDb({ databaseUrl: url, pgliteDir: '' }, options);
   return {
     ...db,
-    url: url.toString(),
+    url,
+    directUrl,
     drop: async () => {
       await db.close();
       await admin(`drop database if exists ${name} with (force)`);
@@ -49,4 +58,4 @@ function provided(key: 'pgliteTemplate' | 'postgresTemplate'): string {
   return value;
 }
 
-const admin = (statement: string) => adminOn(serverUrl!, statement);
+const admin = (statement: string) => adminOn(directServerUrl(), statement);

@@ -29,14 +29,17 @@ const STALE_MS = 7 * 24 * 3600_000;
  *   changes. It is written to a temporary name and renamed, so runs side by side (any Node version)
  *   share it safely; dumps unused for a week are deleted.
  * - PostgreSQL: each run migrates a template database of its own, with a random name, and drops it
- *   when the run ends.
+ *   when the run ends. With TEST_DATABASE_DIRECT_URL, TEST_DATABASE_URL may be a pooler in front
+ *   of that server: the databases are made over the direct URL, the tests run through the pooler.
  */
 export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
-  const serverUrl = process.env.TEST_DATABASE_URL || undefined;
-  if (!serverUrl) {
+  if (!process.env.TEST_DATABASE_URL) {
     project.provide('pgliteTemplate', await pgliteTemplate(project.config.root));
     return undefined;
   }
+  // Databases are made and migrated on the server itself: a pooler in front of it would keep
+  // connections to the template open, and no database can be copied from one in use.
+  const serverUrl = directServerUrl();
   const name = `keys_template_${randomBytes(6).toString('hex')}`;
   await admin(serverUrl, `create database ${name}`);
   try {
@@ -97,6 +100,9 @@ function templateKey(root: string): string {
   hash.update(JSON.parse(readFileSync(path.join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')).version);
   return hash.digest('hex').slice(0, 16);
 }
+
+/** The PostgreSQL server the tests' databases are made on: TEST_DATABASE_DIRECT_URL, or TEST_DATABASE_URL. */
+export const directServerUrl = (): string => process.env.TEST_DATABASE_DIRECT_URL || process.env.TEST_DATABASE_URL!;
 
 /** Runs one statement on the server as the admin connection `serverUrl` names. */
 export async function admin(serverUrl: string, statement: string): Promise<void> {
