@@ -1,11 +1,15 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHaproxy, type Haproxy } from '../../bench/haproxy.js';
+import { createDb, type Db } from '../../src/db/create-db.js';
 import { SERVICE_KEY } from '../support/app.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { freePort, startPgbouncer, startStandbyPair, type Pgbouncer, type StandbyPair } from '../support/clusters.js';
+import { onPostgres } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
-import { startHaproxy, type Haproxy } from '../../bench/haproxy.js';
-import { closedPort, redisPrefix, redisUrl } from '../support/redis.js';
+import { redisPrefix, redisUrl } from '../support/redis.js';
 import { startSteadyLoad, type SteadyLoad } from '../support/steady-load.js';
+import { admin } from '../support/template.js';
 
 /** haproxy asks each gateway's /readyz this often and takes it out after two 503s. */
 const CHECK_MS = 250;
@@ -13,6 +17,11 @@ const CHECK_MS = 250;
 const SHUTDOWN_DELAY_MS = 6 * CHECK_MS;
 /** 100 requests per 10 s window per credential: the load's clients stay under it, the rate-limit check goes over. */
 const RATE_LIMIT_PER_MINUTE = 600;
+/**
+ * The standby serves reads while this close behind: long enough that a paused standby keeps
+ * serving them throughout the test that pauses it, so that what it lacks shows.
+ */
+const READ_MAX_LAG_MS = 15_000;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,7 +40,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
  * of reads and writes through haproxy.
  */
 describe.runIf(onPostgres)('two gateways behind haproxy', () => {
-  let db: TestDb;
+  let pair: StandbyPair;
+  let bouncer: Pgbouncer;
+  let db: Db;
+  let standby: pg.Client;
   let ports: number[];
   let env: Record<string, string>;
   let gateways: GatewayProcess[];
@@ -43,10 +55,16 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
   const serverStatus = async (i: number) => (await balancer.servers())[i]!.status;
 
   beforeAll(async () => {
-    db = await createTestDb();
-    ports = [await closedPort(), await closedPort()];
+    pair = await startStandbyPair();
+    await admin(pair.primaryUrl('postgres'), 'create database keys');
+    bouncer = await startPgbouncer(pair.primaryUrl('postgres'));
+    ports = [await freePort(), await freePort()];
     env = {
-      DATABASE_URL: db.url!,
+      // Requests through pgbouncer in transaction mode; migrations and LISTEN on the server itself.
+      DATABASE_URL: bouncer.url('keys'),
+      DATABASE_DIRECT_URL: pair.primaryUrl('keys'),
+      DATABASE_READ_URL: pair.standbyUrl('keys'),
+      DATABASE_READ_MAX_LAG_MS: String(READ_MAX_LAG_MS),
       ASSISTANT_SERVICE_KEY: SERVICE_KEY,
       REDIS_URL: redisUrl ?? 'redis://127.0.0.1:6379',
       REDIS_KEY_PREFIX: redisPrefix(),
@@ -59,7 +77,13 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
     // One after the other: each `npm start` bundles into the same dist/.
     gateways = [];
     for (const port of ports) gateways.push(await GatewayProcess.npmStart(gatewayEnv(port)));
-    balancer = await startHaproxy(await closedPort(), ports, { checkMs: CHECK_MS });
+    balancer = await startHaproxy(await freePort(), ports, { checkMs: CHECK_MS });
+    // Fixtures are written on the primary, as another client would; the standby is asked what it has.
+    db = createDb({ databaseUrl: pair.primaryUrl('keys'), pgliteDir: '' });
+    standby = new pg.Client({ connectionString: pair.standbyUrl('keys') });
+    await standby.connect();
+    // The last test stops the standby under this connection.
+    standby.on('error', () => {});
     await until('haproxy finding both gateways ready', async () => (await balancer.servers()).every((server) => server.status === 'UP'), 10_000);
 
     const keyOf = async (scopes: string[]) => (await insertKey(db, await insertPrincipal(db), { scopes })).rawKey;
@@ -74,7 +98,10 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
     await balancer?.stop();
     for (const gateway of gateways ?? []) if (gateway.running) gateway.signalGroup('SIGKILL');
     await Promise.all((gateways ?? []).map((gateway) => gateway.exited));
-    await db?.drop();
+    await standby?.end();
+    await db?.close();
+    await bouncer?.stop();
+    await pair?.stop();
   }, 60_000);
 
   it('serves the steady load through haproxy from both gateways, with no failure', async () => {
@@ -87,6 +114,40 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
     expect(tally.requests).toBeGreaterThan(20);
     const after = await balancer.servers();
     for (const [i, server] of after.entries()) expect(server.requests).toBeGreaterThan(before[i]!.requests);
+  });
+
+  const listed = async (rawKey: string) => {
+    const answer = await fetch(`${balancer.url}/api/v1/api-keys?limit=200`, { headers: { 'x-api-key': rawKey } });
+    expect(answer.status).toBe(200);
+    return ((await answer.json()).result as { id: string }[]).map((key) => key.id);
+  };
+
+  it('reads listings from the standby, while a caller who has just written sees its write', async () => {
+    const principal = await insertPrincipal(db);
+    const reader = await insertKey(db, principal, { scopes: ['*'] });
+    await expect.poll(() => listed(reader.rawKey), { timeout: 5000 }).toContain(reader.id);
+    const mark = load.now();
+    await standby.query('select pg_wal_replay_pause()');
+    try {
+      // Written on the primary by another client: the paused standby does not have it.
+      const other = await insertKey(db, principal, { scopes: ['api_keys:read'] });
+      for (let i = 0; i < 4; i++) expect(await listed(reader.rawKey)).not.toContain(other.id);
+      // Created through haproxy: the creator's next listing shows it, whichever gateway answers.
+      const created = await fetch(`${balancer.url}/api/v1/api-keys`, {
+        method: 'POST', headers: { 'x-api-key': reader.rawKey, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'mine' }),
+      });
+      expect(created.status).toBe(201);
+      const mine: string = (await created.json()).result.api_key.id;
+      const after = await listed(reader.rawKey);
+      expect(after).toContain(mine);
+      expect(after).toContain(other.id);
+      await pause(1000);
+    } finally {
+      await standby.query('select pg_wal_replay_resume()');
+    }
+    const tally = load.since(mark);
+    expect(tally.failures).toEqual([]);
+    expect(tally.staleReads).toEqual([]);
   });
 
   it(`shares the rate limit: 100 of 150 requests of one key pass through both gateways at ${RATE_LIMIT_PER_MINUTE} a minute`, async () => {
@@ -132,4 +193,19 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
     expect(tally.staleReads).toEqual([]);
     expect(tally.requests).toBeGreaterThan(20);
   }, 60_000);
+
+  it('reads from the primary once the standby stops, with no failed request', async () => {
+    const principal = await insertPrincipal(db);
+    const reader = await insertKey(db, principal, { scopes: ['api_keys:read'] });
+    const mark = load.now();
+    await pair.stopStandby();
+    const later = await insertKey(db, principal, { scopes: ['api_keys:read'] });
+    await expect.poll(() => listed(reader.rawKey), { timeout: 5000 }).toContain(later.id);
+    await pause(1000);
+    const tally = load.since(mark);
+    expect(tally.failures).toEqual([]);
+    expect(tally.staleReads).toEqual([]);
+    expect(tally.requests).toBeGreaterThan(10);
+    for (const gateway of gateways) expect(gateway.output).toMatch(/the read replica is unreachable: reads go to the primary/);
+  });
 });
