@@ -1,11 +1,13 @@
 import { availableParallelism } from 'node:os';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // Node loads graphql's CommonJS entry for the libraries; the tests must use that same instance.
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
     include: ['test/**/*.test.ts'],
+    // Chromium's tests run on their own: `npm run test:browser` (vitest.browser.config.ts).
+    exclude: [...configDefaults.exclude, 'test/browser/**'],
     // Migrates one template per run; each test database starts as a copy of it.
     // and collects the gateway's log lines of the run and, at its end, checks them for secrets.
     globalSetup: ['test/support/template.ts', 'test/support/log-check.ts'],

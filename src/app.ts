@@ -22,11 +22,13 @@ import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { addressReader } from './http/client-address.js';
 import { envelope, errorAnswer, retryHeaders, type RestAnswer } from './http/envelope.js';
+import { createDocs } from './http/docs.js';
+import { openApiDocument, type OpenApiDocument } from './http/openapi.js';
 import { createGraphqlHandler, type GraphqlServerContext } from './http/graphql-http.js';
 import { createPipeline, type Exchange, type PipelineParts } from './http/pipeline.js';
 import { LimitStore } from './http/limit-store.js';
 import { RequestLimiter } from './http/rate-limit.js';
-import { createRouter } from './http/rest.js';
+import { createRouter, runOperation } from './http/rest.js';
 import type { RequestRecord } from './observability/request-record.js';
 import { Telemetry } from './observability/telemetry.js';
 import { useObservation } from './observability/use-observation.js';
@@ -37,6 +39,8 @@ export interface App {
   /** The HTTP server's handler: the one request pipeline. */
   listener: RequestListener;
   yoga: YogaServerInstance<GraphqlServerContext, Context>;
+  /** The REST API's OpenAPI 3.1 document, served at `/openapi.json`. */
+  openapi: OpenApiDocument;
   db: Db;
   /** Reads from `DATABASE_READ_URL`, when it is set. */
   replica: ReadReplica | undefined;
@@ -113,6 +117,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return viewer;
   };
   const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
+  const openapi = openApiDocument(router.routes);
+  const pages = createDocs(openapi);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,
@@ -151,12 +157,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limit: (exchange) => limits.caller?.take(exchange.caller, exchange),
     draining: () => stopping,
     health: (exchange) => (exchange.path === '/healthz' ? envelope({ status: 'ok' }) : readiness()),
+    pages: (exchange) => pages(exchange.method, exchange.path, exchange.header('accept')),
     rest: async (exchange: Exchange, body: Buffer): Promise<RestAnswer> => {
-      const { template, route, params } = router.match(exchange.method, exchange.path);
+      const { template, operation, params } = router.match(exchange.method, exchange.path);
       exchange.record.route = template;
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, ...share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      const views = share.for(exchange.caller, exchange.record);
+      return runOperation(operation, { viewer, ...views, params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
@@ -187,6 +195,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const app: App = {
     listener: createPipeline(parts),
     yoga,
+    openapi,
     db,
     replica,
     authenticator,

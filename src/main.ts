@@ -77,6 +77,7 @@ async function main(command = 'serve'): Promise<void> {
     `keys gateway on ${db.embedded ? `embedded PGlite (${config.pgliteDir})` : 'PostgreSQL'}`,
     `  ${config.graphiql ? 'GraphQL + GraphiQL' : 'GraphQL           '}  ${base}/graphql${config.trustedDocuments ? `  (trusted documents only: ${config.trustedDocuments.size})` : ''}`,
     `  REST                ${base}/api/v1/api-keys`,
+    `  REST reference      ${base}/docs  (OpenAPI 3.1: ${base}/openapi.json)`,
     `  health              ${base}/healthz  ${base}/readyz`,
     ...(metricsUrl ? [`  metrics             ${metricsUrl}`] : []),
   ];
@@ -85,7 +86,7 @@ async function main(command = 'serve'): Promise<void> {
       '\nA demo principal and key were created. The raw key is shown this once:',
       `  ${demoKey}`,
       `Try it:\n  curl -H 'X-API-Key: ${demoKey}' '${base}/api/v1/api-keys?limit=5'`,
-      `In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab.`,
+      `In GraphiQL, put {"X-API-Key": "${demoKey}"} in the Headers tab; in the REST reference, under Authorize.`,
     );
   }
   process.stderr.write(`${banner.join('\n')}\n`);

@@ -27,7 +27,7 @@ export interface NewApiKeyInput {
 
 export const MAX_SCOPES = 50;
 
-const scopePattern = /^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/;
+export const scopePattern = /^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$/;
 
 export type ApiKeyField = 'name' | 'scopes' | 'expires_at' | 'principal_id' | 'pact_id' | 'delegation_id';
 

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { AppError, toAppError } from '../errors.js';
 
 /** What a REST route answers: the pipeline writes it, with the headers every answer carries. */
@@ -15,6 +16,23 @@ export function envelope(result: unknown, meta: unknown = null, init: { status?:
     body: { result, success: true, suggestion: '', message: init.message ?? '', meta },
   };
 }
+
+/** The success envelope's schema, around an answer's `result` and its `meta` (null but for listings: `listingMetaSchema`). */
+export const envelopeSchema = (result: z.ZodType, meta: z.ZodType = z.null()) =>
+  z.strictObject({
+    result,
+    success: z.literal(true),
+    suggestion: z.literal('').meta({ description: 'Empty on success.' }),
+    message: z.string().meta({ description: 'Empty, or a notice about the request, e.g. that offset paging is deprecated.' }),
+    meta,
+  });
+
+/** Every non-2xx answer's body. */
+export const errorSchema = z.strictObject({
+  success: z.literal(false).meta({ description: 'Always false on an error.' }),
+  error: z.string().meta({ description: 'What is wrong, naming the parameter or field and its allowed range.' }),
+  suggestion: z.string().meta({ description: 'How to fix it.' }),
+}).meta({ id: 'Error', description: 'The error envelope: never a stack trace or SQL.' });
 
 /** The REST error body: `{success: false, error, suggestion}`, never a stack or SQL. */
 export const errorBody = (error: string, suggestion: string) => ({ success: false, error, suggestion });

@@ -7,6 +7,7 @@ import type { RequestRecord } from '../observability/request-record.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import { readBody } from './body.js';
 import { corsHeaders, preflight, type CorsPolicy } from './cors.js';
+import type { PageAnswer } from './docs.js';
 import { errorAnswer, retryHeaders, type RestAnswer } from './envelope.js';
 import type { RateLimitFields } from './rate-limit.js';
 
@@ -45,6 +46,8 @@ export interface PipelineParts {
   /** Whether the process is stopping: answers then close their connections. */
   draining(): boolean;
   health(exchange: Exchange): Promise<RestAnswer> | RestAnswer;
+  /** The gateway's own pages (`/`, `/openapi.json`, `/docs`), or undefined for any other path. */
+  pages(exchange: Exchange): Promise<PageAnswer | undefined>;
   rest(exchange: Exchange, body: Buffer): Promise<RestAnswer>;
   /** Writes its answer itself, through `answer`. */
   graphql(exchange: Exchange, body: Buffer): Promise<void>;
@@ -61,7 +64,8 @@ export interface PipelineParts {
  * 2. health and readiness, which no limit counts;
  * 3. the rate limit, per caller, before anything is read;
  * 4. the body, read up to `maxBodyBytes` (413 past it, before reading it when it is declared);
- * 5. the route: REST under `/api/`, GraphQL at `/graphql`, 404 anywhere else;
+ * 5. the route: GraphQL at `/graphql`, the gateway's own pages (`/`, `/openapi.json`, `/docs`),
+ *    REST under `/api/`, 404 anywhere else;
  * 6. errors, rendered once as the REST envelope or as GraphQL errors, by the route's surface.
  *
  * Headers every answer carries (`X-Request-Id`, no-store, CORS, the `RateLimit` fields once
@@ -92,6 +96,11 @@ async function serve(parts: PipelineParts, exchange: Exchange): Promise<void> {
   await parts.limit(exchange);
   const body = await readBody(exchange.req, parts.maxBodyBytes);
   if (exchange.surface === 'graphql') return parts.graphql(exchange, body);
+  const page = await parts.pages(exchange);
+  if (page) {
+    exchange.record.route = exchange.path;
+    return answer(parts, exchange, page.status, page.headers, page.body);
+  }
   return answerRest(parts, exchange, await parts.rest(exchange, body));
 }
 

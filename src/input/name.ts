@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { badInput } from '../errors.js';
 import { requireStorableString } from './storable.js';
 
@@ -15,3 +16,7 @@ export function validateName(value: string, field: string): string {
   }
   return value;
 }
+
+/** A name in a REST body: a string, whose length `validateName` checks (the schema shows it). */
+export const nameField = (description: string) =>
+  z.string().meta({ minLength: 1, maxLength: MAX_NAME_LENGTH, description });

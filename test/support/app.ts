@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -7,10 +7,11 @@ import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { Telemetry } from '../../src/observability/telemetry.js';
 import { createTestDb, type TestDb } from './database.js';
 import { testLogger } from './log-capture.js';
+import { answerCheck, type AnswerCheck } from './openapi-check.js';
 
 export const SERVICE_KEY = 'test-service-key-0123456789';
 
-export interface TestApp extends App {
+export interface TestApp extends ListeningApp {
   db: TestDb;
   /** Every SQL statement run so far, in order. */
   statements: string[];
@@ -42,19 +43,24 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   // No rate limit unless a test asks for one: many tests send bursts with one key.
   const config = loadConfig({ ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0', ...env });
   const app = createApp(config, { db, telemetry: testTelemetry() });
-  const { base, close } = await listening(app);
+  const { base, close, undocumented } = await listening(app);
   // The app itself, not a copy: a test that replaces `log` must reach what the app calls.
   return Object.assign(app, {
     db,
     statements,
     base,
     close: async () => {
-      await close();
-      await db.drop();
+      try {
+        await close();
+      } finally {
+        await db.drop();
+      }
     },
     async rest(path: string, headers: Record<string, string> = {}, init: RequestInit = {}) {
       const response = await fetch(`${base}${path}`, { ...init, headers });
       const text = await response.text();
+      // The answer was checked against /openapi.json as it left: a drift fails the test that saw it.
+      undocumented.throwAny();
       return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
     },
     async graphql(query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
@@ -71,22 +77,63 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
 /** The gateway's telemetry with its logger writing to this run's log folder, and metrics on. */
 export const testTelemetry = (): Telemetry => new Telemetry(testLogger(), new GatewayMetrics());
 
-export type ListeningApp = App & { base: string };
+export type ListeningApp = App & { base: string; undocumented: Undocumented };
 
-/** `app` behind a real HTTP server on a free port, with the listener `npm start` serves; `close` closes both. */
+/** Answers that /openapi.json does not describe, seen by a test server. */
+export class Undocumented {
+  private readonly found: string[] = [];
+
+  add(problem: string): void {
+    this.found.push(problem);
+  }
+
+  /** Throws, once, naming every answer seen so far that the document does not describe. */
+  throwAny(): void {
+    if (!this.found.length) return;
+    const problems = this.found.splice(0);
+    throw new Error(`answers that /openapi.json does not describe:\n${problems.join('\n')}`);
+  }
+}
+
+/**
+ * The app's listener, with every REST answer checked against the app's own `/openapi.json` as it
+ * is written: the pipeline writes each answer with one `end(body)`.
+ */
+function checkedListener(app: App, undocumented: Undocumented) {
+  const check: AnswerCheck = answerCheck(app.openapi);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      const [chunk] = args;
+      const body = typeof chunk === 'string' || Buffer.isBuffer(chunk) ? chunk.toString() : '';
+      const problem = check(req.method ?? 'GET', req.url ?? '/', res.statusCode, body);
+      if (problem) undocumented.add(problem);
+      return end(...args);
+    }) as ServerResponse['end'];
+    app.listener(req, res);
+  };
+}
+
+/**
+ * `app` behind a real HTTP server on a free port, with the listener `npm start` serves; `close`
+ * closes both, and fails when an answer did not match /openapi.json.
+ */
 export async function listening(app: App): Promise<ListeningApp> {
-  const server = createServer(app.listener);
+  const undocumented = new Undocumented();
+  const server = createServer(checkedListener(app, undocumented));
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const closeApp = app.close.bind(app);
   return Object.assign(app, {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    undocumented,
     close: async () => {
       await new Promise((resolve) => {
         server.close(resolve);
         server.closeAllConnections();
       });
       await closeApp().catch(() => {});
+      undocumented.throwAny();
     },
   });
 }
