@@ -7,10 +7,13 @@ import type { RequestListener } from 'node:http';
 import { findCredentialByHash } from './api-keys/api-key.repository.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
 import { LastUsedRecorder } from './api-keys/last-used.js';
+import { KEY_EVENTS_CHANNEL } from './api-keys/key-event.js';
+import { KeyEventHub, keyEventHandlers } from './api-keys/key-event-hub.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
 import { createDb, type Db, type DbOptions } from './db/create-db.js';
 import { FairShare } from './db/fair-share.js';
+import { listen } from './db/listener.js';
 import { pendingMigrations } from './db/migrate.js';
 import { ReadReplica } from './db/read-replica.js';
 import { primaryReads, type CallerDb } from './db/reads.js';
@@ -47,6 +50,8 @@ export interface App {
   authenticator: Authenticator;
   /** Batched `last_used_at` writes. */
   lastUsed: LastUsedRecorder;
+  /** The `keyEvents` subscriptions, fed by the `api_key_events` listener; `keyEvents.close()` ends them all. */
+  keyEvents: KeyEventHub;
   /** Where unexpected errors go, with the request they arose in (never secrets: errors carry no keys). */
   log: (error: unknown, record?: RequestRecord) => void;
   /** The logger, the metrics (when METRICS_PORT is set) and the tracer (when OTLP is configured). */
@@ -99,6 +104,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   }));
   const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId),
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
+  const keyEvents = new KeyEventHub(db.kysely, config.maxSubscriptionsPerCredential, log);
+  // Every change to a key, by any writer, drops it from this process's auth cache at once.
+  const listener = listen(db, config.databaseDirectUrl ?? db.url, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
   const limits = rateLimits(config, telemetry);
   const replica = config.databaseReadUrl ? openReplica(config, db, telemetry, options) : undefined;
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
@@ -134,7 +142,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
-      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), (keyId) => authenticator.forget(keyId), config),
+      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), (keyId) => authenticator.forget(keyId), config, keyEvents),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       // First: its spans and timings cover the other plugins' work.
@@ -200,6 +208,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     replica,
     authenticator,
     lastUsed,
+    keyEvents,
     log: options.log ?? ((error: unknown, record?: RequestRecord) => telemetry.error(error, record)),
     telemetry,
     get draining() {
@@ -209,6 +218,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       stopping = true;
     },
     close: async () => {
+      keyEvents.close();
+      await listener.close();
       await lastUsed.close();
       await limits.store.close();
       await replica?.close();

@@ -55,6 +55,8 @@ export interface Config {
   readonly shutdownDelayMs: number;
   /** Keys one principal may hold that are neither revoked nor expired. */
   readonly maxActiveKeysPerPrincipal: number;
+  /** Open `keyEvents` subscriptions one credential may hold. */
+  readonly maxSubscriptionsPerCredential: number;
   readonly telemetry: TelemetryConfig;
 }
 
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Two minutes covers a load balancer's checks; runtimes kill a process stopping longer anyway.
     shutdownDelayMs: integer(env, 'SHUTDOWN_DELAY_MS', 0, 0, 120_000),
     maxActiveKeysPerPrincipal: integer(env, 'MAX_ACTIVE_KEYS_PER_PRINCIPAL', 1000, 1, 1_000_000),
+    maxSubscriptionsPerCredential: integer(env, 'MAX_SUBSCRIPTIONS_PER_CREDENTIAL', 5, 0, 1000),
     telemetry: Object.freeze({
       logLevel: oneOf(env, 'LOG_LEVEL', logLevels, 'info'),
       logFormat: oneOf(env, 'LOG_FORMAT', logFormats, 'auto'),

@@ -52,6 +52,8 @@ async function main(command = 'serve'): Promise<void> {
     setTimeout(() => {
       logger.info({ signal }, `${signal}: finishing in-flight requests`);
       metricsServer?.close();
+      // Subscriptions' streams complete now, so that their connections do not hold the exit back.
+      app.keyEvents.close();
       // Stop accepting; idle keep-alive sockets close now, busy ones after their answer.
       server.close(() => {
         app.close().then(async () => {

@@ -343,3 +343,64 @@ export async function writeLastUsed(db: Kysely<Database>, ids: string[], usedAt:
     from unnest(${ids}::uuid[], ${usedAt}::timestamptz[]) as u(id, at) join locked using (id)
     where k.id = u.id and (k.last_used_at is null or k.last_used_at < u.at)`.execute(db);
 }
+
+/** A key about to expire, for the `keyEvents` expiry timer. */
+export interface ExpiringKey {
+  id: string;
+  principal_id: string;
+  pact_id: string | null;
+  expires_at: PgTimestamp;
+}
+
+/**
+ * Keys neither revoked nor expired whose `expires_at` comes within `withinMs` from now, soonest
+ * first, at most `limit`: a range of the `api_keys_expiry_keyset` index (a key that never expires
+ * sorts there as infinity, past any range).
+ *
+ * @example
+ * // select id, principal_id, pact_id, expires_at from api_keys
+ * //   where coalesce(expires_at, 'infinity'::timestamptz) > now()
+ * //   and coalesce(expires_at, 'infinity'::timestamptz) <= now() + $1 * interval '1 millisecond'
+ * //   and not is_revoked and revoked_at is null
+ * //   order by coalesce(expires_at, 'infinity'::timestamptz), id limit $2
+ */
+export function findExpiringKeys(db: Kysely<Database>, withinMs: number, limit: number): Promise<ExpiringKey[]> {
+  const expiry = sql`coalesce(expires_at, 'infinity'::timestamptz)`;
+  return db
+    .selectFrom('api_keys')
+    .select(['id', 'principal_id', 'pact_id'])
+    .select(sql<PgTimestamp>`expires_at`.as('expires_at'))
+    .where(sql<boolean>`${expiry} > now() and ${expiry} <= now() + ${withinMs} * interval '1 millisecond'`)
+    .where(sql<boolean>`not is_revoked and revoked_at is null`)
+    .orderBy(expiry)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/** What a subscription needs to know of the key it authenticated with. */
+export interface KeyState {
+  id: string;
+  scopes: string[];
+  expires_at: PgTimestamp | null;
+  revoked: boolean;
+  /** `expires_at` has passed, by the database's clock. */
+  expired: boolean;
+}
+
+/**
+ * The state of those of `ids` that exist.
+ *
+ * @example
+ * // select id, scopes, expires_at, is_revoked or revoked_at is not null as revoked,
+ * //   coalesce(expires_at <= now(), false) as expired from api_keys where id = any($1)
+ */
+export function findKeyStates(db: Kysely<Database>, ids: readonly string[]): Promise<KeyState[]> {
+  return db
+    .selectFrom('api_keys')
+    .select(['id', 'scopes', 'expires_at'])
+    .select(sql<boolean>`is_revoked or revoked_at is not null`.as('revoked'))
+    .select(sql<boolean>`coalesce(expires_at <= now(), false)`.as('expired'))
+    .where(sql<boolean>`id = any(${[...ids]}::uuid[])`)
+    .execute();
+}

@@ -43,7 +43,8 @@ interface Cached {
  *
  * Keys are looked up by sha256 and the answer kept for at most `cacheMs` (below the contract's
  * 1 s bound for revocations written by other processes or by SQL); `expires_at` is checked against
- * the clock on every request, and `forget` drops a key this process has just revoked.
+ * the clock on every request, `forget` drops a key this process has just revoked, and `drop` one
+ * that a notification says was changed (by any writer), so the time limit is only the safety net.
  * Every key that authenticates is reported to `recordUse` (batched `last_used_at`).
  */
 export class Authenticator {
@@ -89,9 +90,23 @@ export class Authenticator {
   forget(keyId: string): void {
     if (this.revoked.size >= MAX_CACHED) this.revoked.delete(this.revoked.values().next().value!);
     this.revoked.add(keyId);
+    this.drop(keyId);
+  }
+
+  /**
+   * Makes the next request with this key read it again (another writer changed it: a
+   * notification said so). Lookups still in flight are dropped too, since they may have read the
+   * row before the change.
+   */
+  drop(keyId: string): void {
     for (const [hash, entry] of this.cache) {
       if (entry.keyId === undefined || entry.keyId === keyId) this.cache.delete(hash);
     }
+  }
+
+  /** Reads every key again on its next use: changes may have gone unannounced (the listener was down). */
+  clear(): void {
+    this.cache.clear();
   }
 
   private authenticateService(digest: Buffer): Viewer {

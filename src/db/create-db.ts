@@ -49,6 +49,8 @@ export interface PoolStats {
 export interface Db {
   readonly kysely: Kysely<Database>;
   readonly embedded: boolean;
+  /** The PostgreSQL URL it was opened on; undefined for embedded PGlite. */
+  readonly url: string | undefined;
   /**
    * The same database, each statement (or transaction) of which waits for a turn at `gate`;
    * with an `observer`, each statement is reported to it. With `onWrite`, a statement or
@@ -60,6 +62,12 @@ export interface Db {
   onQuery(listener: (event: LogEvent) => void): void;
   /** Undefined for embedded PGlite, which has one connection and no pool. */
   pool(): PoolStats | undefined;
+  /**
+   * Embedded PGlite only: LISTEN on its one in-process connection, where every write happens, so
+   * each notification arrives as the transaction that sent it commits. Resolves to the unlisten.
+   * (On PostgreSQL a listener needs a session of its own: see `listener.ts`.)
+   */
+  listen?(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -101,27 +109,34 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { p
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
     const stats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-    return { kysely, embedded: false, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
+    return { kysely, embedded: false, url: config.databaseUrl, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
   }
   let release = () => {};
-  const embedded = {
-    dialect: new PGliteDialect({
-      pglite: async () => {
-        if (!config.pgliteDir.includes('://')) {
-          mkdirSync(config.pgliteDir, { recursive: true });
-          release = lockDataDir(config.pgliteDir);
-        }
-        // Imported here: a gateway on PostgreSQL never loads PGlite.
-        const { PGlite } = await import('@electric-sql/pglite');
-        const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity }, loadDataDir: options.loadDataDir });
-        await pglite.exec("set time zone 'UTC'");
-        return pglite;
-      },
-    }),
-    log,
+  let opened: ReturnType<typeof openPglite> | undefined;
+  const openPglite = async () => {
+    if (!config.pgliteDir.includes('://')) {
+      mkdirSync(config.pgliteDir, { recursive: true });
+      release = lockDataDir(config.pgliteDir);
+    }
+    // Imported here: a gateway on PostgreSQL never loads PGlite.
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pglite = await PGlite.create(config.pgliteDir, { parsers: { [TIMESTAMPTZ]: identity }, loadDataDir: options.loadDataDir });
+    await pglite.exec("set time zone 'UTC'");
+    return pglite;
   };
+  const pglite = () => (opened ??= openPglite());
+  const embedded = { dialect: new PGliteDialect({ pglite }), log };
   const kysely = new Kysely<Database>(embedded);
-  return { kysely, embedded: true, through: gated(kysely, embedded), onQuery, pool: () => undefined, close: () => kysely.destroy().finally(() => release()) };
+  return {
+    kysely,
+    embedded: true,
+    url: undefined,
+    through: gated(kysely, embedded),
+    onQuery,
+    pool: () => undefined,
+    listen: async (channel, onPayload) => (await pglite()).listen(channel, onPayload),
+    close: () => kysely.destroy().finally(() => release()),
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import * as keyCountsSharded from '../../migrations/20261128030000-key-counts-sh
 import * as activeKeys from '../../migrations/20261128040000-active-keys.js';
 import * as principalKeyset from '../../migrations/20261201010000-principal-keyset.js';
 import * as listingOrders from '../../migrations/20261201050000-listing-orders.js';
+import * as keyEvents from '../../migrations/20261201070000-key-events.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './create-db.js';
 
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '20261128040000-active-keys': activeKeys,
   '20261201010000-principal-keyset': principalKeyset,
   '20261201050000-listing-orders': listingOrders,
+  '20261201070000-key-events': keyEvents,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

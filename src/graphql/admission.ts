@@ -1,4 +1,4 @@
-import type { Plugin } from '@envelop/core';
+import type { OnExecuteEventPayload, Plugin } from '@envelop/core';
 import {
   getIntrospectionQuery,
   getNamedType,
@@ -19,8 +19,6 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
   type OperationDefinitionNode,
-  type ASTVisitor,
-  type ValidationContext,
   type SelectionSetNode,
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
@@ -84,8 +82,10 @@ function refusal(message: string, code: string, hint: string, reason: string): G
  *   parsing, so neither validation (quadratic in the worst case) nor compilation sees a refused one;
  * - documents that pass are cached by text, bounded in bytes; one that fails is never cached;
  * - validation results are kept per document, and get `GRAPHQL_VALIDATION_FAILED`;
- * - the operation's cost, which depends on its variables (page sizes), is computed before execution,
- *   and so before graphql-jit compiles it.
+ * - the operation's cost, which depends on its variables (page sizes), is computed before execution
+ *   (or a subscription's start), and so before graphql-jit compiles it;
+ * - a subscription asked for without `Accept: text/event-stream` (or a wildcard) is refused with 406
+ *   before it opens anything.
  * Introspection is costed by the sizes of this schema's own lists; the standard introspection
  * query (every option) always fits its budget, and repeating or aliasing it does not.
  */
@@ -111,42 +111,60 @@ export function useAdmission(schema: GraphQLSchema, limits: AdmissionLimits = de
     return document;
   };
 
+  /** Refuses an operation that costs more than the limits, with its variables, before it runs. */
+  function admitOperation({ args, setResultAndStopExecution }: Pick<OnExecuteEventPayload<unknown>, 'args' | 'setResultAndStopExecution'>): void {
+    const operation = findOperation(args.document, args.operationName ?? undefined);
+    if (!operation) return;
+    // Costed with the variables as execution will see them: a raw `5` for `[ID!]!` is `["5"]` there.
+    const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
+    // Execution refuses such variables, each error with a code, before any resolver runs.
+    if (variables.errors) return;
+    let cost: Cost;
+    try {
+      cost = costs.ofOperation(args.document, operation, variables.coerced);
+    } catch (error) {
+      // A field's cost function refusing its arguments (e.g. too many ids).
+      if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [refused(error, 'arguments')] });
+      throw error;
+    }
+    if (cost.introspection > costs.introspectionBudget) {
+      setResultAndStopExecution({
+        errors: [refusal(`introspection in this document costs ${cost.introspection}, over the limit of ${costs.introspectionBudget}`, 'QUERY_TOO_COMPLEX', 'Send the standard introspection query once, without aliases or repeats.', 'introspection')],
+      });
+    } else if (cost.total > limits.cost) {
+      setResultAndStopExecution({ errors: [refusal(`query cost ${cost.total} exceeds the limit of ${limits.cost}`, 'QUERY_TOO_COMPLEX', suggestion, 'cost')] });
+    }
+  }
+
   return {
     onParse({ setParseFn }) {
       setParseFn((source) => parseDocument(typeof source === 'string' ? source : source.body));
     },
-    onValidate({ params, setResult, addValidationRule }) {
+    onValidate({ params, setResult, validateFn, setValidationFn }) {
       const known = validations.get(params.documentAST);
       if (known) return setResult(known);
-      addValidationRule(knownOperationTypes);
+      // graphql-js 16's SingleFieldSubscriptionsRule evaluates @include/@skip without variables and
+      // throws, rather than reports, for a required one: it is this document's validation error.
+      setValidationFn((...args) => {
+        try {
+          return validateFn(...args);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+      });
       return ({ result, setResult: replace }) => {
         const coded = result.map((error) => withValidationCode(error as GraphQLError));
         validations.set(params.documentAST, coded);
         replace(coded);
       };
     },
-    onExecute({ args, setResultAndStopExecution }) {
-      const operation = findOperation(args.document, args.operationName ?? undefined);
-      if (!operation) return;
-      // Costed with the variables as execution will see them: a raw `5` for `[ID!]!` is `["5"]` there.
-      const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
-      // Execution refuses such variables, each error with a code, before any resolver runs.
-      if (variables.errors) return;
-      let cost: Cost;
-      try {
-        cost = costs.ofOperation(args.document, operation, variables.coerced);
-      } catch (error) {
-        // A field's cost function refusing its arguments (e.g. too many ids).
-        if (error instanceof GraphQLError) return setResultAndStopExecution({ errors: [refused(error, 'arguments')] });
-        throw error;
-      }
-      if (cost.introspection > costs.introspectionBudget) {
-        setResultAndStopExecution({
-          errors: [refusal(`introspection in this document costs ${cost.introspection}, over the limit of ${costs.introspectionBudget}`, 'QUERY_TOO_COMPLEX', 'Send the standard introspection query once, without aliases or repeats.', 'introspection')],
-        });
-      } else if (cost.total > limits.cost) {
-        setResultAndStopExecution({ errors: [refusal(`query cost ${cost.total} exceeds the limit of ${limits.cost}`, 'QUERY_TOO_COMPLEX', suggestion, 'cost')] });
-      }
+    onExecute: admitOperation,
+    onSubscribe(payload) {
+      // Only a stream can carry a subscription; refused before its resolver opens one.
+      const accept = (payload.args.contextValue as { request?: Pick<Request, 'headers'> }).request?.headers.get('accept') ?? '*/*';
+      if (!/text\/event-stream|text\/\*|\*\/\*/i.test(accept)) return payload.setResultAndStopExecution({ errors: [notStreamable()] });
+      admitOperation(payload);
     },
   };
 }
@@ -164,20 +182,11 @@ function parseRefusal(error: unknown, limits: AdmissionLimits): GraphQLError {
   });
 }
 
-/**
- * An operation of a type the schema does not have (this one has no subscriptions) is refused in
- * validation, as graphql-js 17 does (`KnownOperationTypesRule`); graphql-js 16 leaves it to
- * execution, where graphql-jit throws an error without a code.
- */
-function knownOperationTypes(context: ValidationContext): ASTVisitor {
-  return {
-    OperationDefinition(node) {
-      if (!context.getSchema().getRootType(node.operation)) {
-        context.reportError(new GraphQLError(`this schema has no ${node.operation} operations`, { nodes: node }));
-      }
-    },
-  };
-}
+/** A subscription asked for over a transport that cannot stream (406). */
+const notStreamable = () =>
+  new GraphQLError('a subscription is answered as a stream of Server-Sent Events, which the Accept header does not allow', {
+    extensions: { code: 'NOT_ACCEPTABLE', suggestion: 'Send Accept: text/event-stream, as graphql-sse and EventSource do.', http: { status: 406 } },
+  });
 
 function withValidationCode(error: GraphQLError): GraphQLError {
   if (error.extensions.code) return error;

@@ -115,3 +115,4 @@ builder.scalarType('JSON', {
 
 builder.queryType({ description: 'What can be read: keys, principals, any object by its global id, and the caller.' });
 builder.mutationType({ description: 'What can be changed: keys and principals.' });
+builder.subscriptionType({ description: 'What can be followed as it happens: changes to keys.' });

@@ -5,6 +5,7 @@ import type { CallerDb, Reads } from '../db/reads.js';
 import { AppError } from '../errors.js';
 import type { Viewer } from '../auth/viewer.js';
 import { getApiKeys, getOwnKey, type ApiKey, type KeyLimits } from '../api-keys/api-key.service.js';
+import type { KeyEventHub } from '../api-keys/key-event-hub.js';
 import { getPrincipals, type Principal } from '../principals/principal.service.js';
 
 /** Per-request state shared by every resolver. */
@@ -29,6 +30,8 @@ export interface Context {
   forgetKey(keyId: string): void;
   /** Bounds on creating keys, from the configuration. */
   keyLimits: KeyLimits;
+  /** This process's `keyEvents` subscriptions. */
+  keyEvents: KeyEventHub;
 }
 
 export function createContext(
@@ -36,6 +39,7 @@ export function createContext(
   authenticate: () => Promise<Viewer | undefined>,
   forgetKey: (keyId: string) => void,
   keyLimits: KeyLimits,
+  keyEvents: KeyEventHub,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
   const loaders = new Map<string, DataLoader<unknown, unknown>>();
@@ -65,6 +69,7 @@ export function createContext(
     ownKey: async () => getOwnKey(db, await context.viewer()),
     forgetKey,
     keyLimits,
+    keyEvents,
   };
   return context;
 }

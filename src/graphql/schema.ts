@@ -5,6 +5,7 @@ import '../principals/principal.graphql.js';
 import '../api-keys/api-key.graphql.js';
 import '../api-keys/principal-api-keys.graphql.js';
 import '../auth/viewer.graphql.js';
+import '../api-keys/key-event.graphql.js';
 
 type IdResolver = GraphQLFieldResolver<unknown, unknown>;
 

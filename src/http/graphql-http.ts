@@ -45,8 +45,10 @@ export function createGraphqlHandler(yoga: YogaServerInstance<GraphqlServerConte
       throw error;
     }
     if (Symbol.asyncIterator in result) {
+      // A subscription whose Accept allows a stream without naming one (*/*): closed here, and
+      // opened again by Yoga's handler, whose result processors answer it as Server-Sent Events.
       await (result as AsyncGenerator).return?.(undefined);
-      throw notAcceptable();
+      return viaYoga(yoga, parts, exchange, body, options);
     }
     if (result.errors?.length) return answerResult(yoga, parts, exchange, result);
     answer(parts, exchange, 200, {}, (result.stringify ?? JSON.stringify)(result));

@@ -159,7 +159,11 @@ export function answerStream(parts: PipelineParts, exchange: Exchange, status: n
   res.writeHead(status, withCommonHeaders(parts, exchange, rest));
   let bytes = 0;
   body.on('data', (chunk: Buffer | string) => (bytes += Buffer.byteLength(chunk)));
-  res.once('close', () => parts.telemetry.end(exchange.record, exchange.method, status, bytes));
+  res.once('close', () => {
+    // The client went (or the stream ended): a subscription's source stops producing, and ends.
+    body.destroy();
+    parts.telemetry.end(exchange.record, exchange.method, status, bytes);
+  });
   body.on('error', (error) => fail(parts, exchange, error)).pipe(res);
 }
 

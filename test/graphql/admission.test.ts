@@ -132,14 +132,32 @@ describe('GraphQL admission, before any work', () => {
     expect(unknownType.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('refuses a subscription in validation, since the schema has none, logging nothing', async () => {
+  it.each(['application/json', 'application/graphql-response+json'])(
+    'refuses a subscription asked for with Accept: %s with 406 before opening it, logging nothing',
+    async (accept) => {
+      const logged: unknown[] = [];
+      app.log = (error) => logged.push(error);
+      app.statements.length = 0;
+      const answer = await fetch(`${app.base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept, ...asService },
+        body: JSON.stringify({ query: 'subscription { keyEvents { kind keyId } }' }),
+      });
+      expect(answer.status).toBe(406);
+      expect((await answer.json()).errors).toEqual([expect.objectContaining({
+        extensions: expect.objectContaining({ code: 'NOT_ACCEPTABLE', suggestion: expect.stringContaining('text/event-stream') }),
+      })]);
+      expect(app.keyEvents.size).toBe(0);
+      expect(app.statements).toEqual([]);
+      expect(logged).toEqual([]);
+    },
+  );
+
+  it('refuses, as a validation error, a subscription whose @include needs a variable it was not given', async () => {
     const logged: unknown[] = [];
     app.log = (error) => logged.push(error);
-    const answer = await ask('subscription { __typename }');
-    expect(answer.errors).toEqual([expect.objectContaining({
-      message: 'this schema has no subscription operations',
-      extensions: expect.objectContaining({ code: 'GRAPHQL_VALIDATION_FAILED' }),
-    })]);
+    const answer = await ask('subscription ($on: Boolean!) { keyEvents @include(if: $on) { kind } }', {}, asService);
+    expect(answer.errors?.[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(logged).toEqual([]);
   });
 
