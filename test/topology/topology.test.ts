@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHaproxy, type Haproxy } from '../../bench/haproxy.js';
+import { measureRevocationLag } from '../../bench/revocation-lag.js';
 import { createDb, type Db } from '../../src/db/create-db.js';
 import { SERVICE_KEY } from '../support/app.js';
 import { freePort, startPgbouncer, startStandbyPair, type Pgbouncer, type StandbyPair } from '../support/clusters.js';
@@ -148,6 +149,30 @@ describe.runIf(onPostgres)('two gateways behind haproxy', () => {
     const tally = load.since(mark);
     expect(tally.failures).toEqual([]);
     expect(tally.staleReads).toEqual([]);
+  });
+
+  it('refuses on gateway B a key revoked through gateway A, or in SQL, within 100 ms', async () => {
+    const principal = await insertPrincipal(db);
+    const [a, b] = ports.map((port) => `http://127.0.0.1:${port}`);
+    const primary = new pg.Client({ connectionString: pair.primaryUrl('keys') });
+    await primary.connect();
+    try {
+      const figures = await measureRevocationLag({
+        revoking: a!,
+        refusing: b!,
+        serviceKey: SERVICE_KEY,
+        newKey: () => insertKey(db, principal),
+        revokeInSql: async (id) => void (await primary.query('update api_keys set is_revoked = true, revoked_at = now() where id = $1', [id])),
+        revocations: 20,
+        // The steady load through haproxy is the load.
+        load: { clients: 0, intervalMs: 0 },
+      });
+      expect(figures.lags).toHaveLength(20);
+      expect(figures.p50).toBeLessThan(100);
+      expect(figures.p99).toBeLessThan(100);
+    } finally {
+      await primary.end();
+    }
   });
 
   it(`shares the rate limit: 100 of 150 requests of one key pass through both gateways at ${RATE_LIMIT_PER_MINUTE} a minute`, async () => {
