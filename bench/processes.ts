@@ -37,11 +37,11 @@ export function startNode(name: string, args: string[], env: Record<string, stri
   return child as ChildProcess & { pid: number };
 }
 
-/** Polls until `url` answers 200; fails early when the server exits, pointing at its log. */
-export async function waitUntilOk(name: string, child: ChildProcess, url: string): Promise<void> {
+/** Polls until `url` answers 200; fails early when the server (unless it runs detached: null) exits, pointing at its log. */
+export async function waitUntilOk(name: string, child: ChildProcess | null, url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}; see bench/out/${name}.log`);
+    if (child && child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}; see bench/out/${name}.log`);
     const status = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((res) => res.status, () => 0);
     if (status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 200));

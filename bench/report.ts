@@ -92,10 +92,32 @@ function markdownTable(header: string[], body: string[][], leftAligned: number):
   return [format(header), rule, ...body.map(format)].join('\n');
 }
 
-/** The scenarios' table; WRONG rows measured something other than the page. "× baseline" columns only in an A/B run. */
-export function table(rows: Row[]): string {
+/**
+ * The scenarios' table; WRONG rows measured something other than the page. "× baseline" columns only in an A/B run,
+ * or named `twin` when the rows are compared with something else (e.g. "1 process" in a --replicas run).
+ */
+export function table(rows: Row[], twin = 'baseline'): string {
   const columns = rows.some((row) => row.vsBaseline !== null) ? HEADER.length : HEADER.length - 2;
-  return markdownTable(HEADER.slice(0, columns), rows.map((row, i) => cells(row, i).slice(0, columns)), 3);
+  const header = HEADER.slice(0, columns).map((name) => name.replace('baseline', twin));
+  return markdownTable(header, rows.map((row, i) => cells(row, i).slice(0, columns)), 3);
+}
+
+/**
+ * Cores each measured process kept busy while a scenario was loaded (CPU seconds over wall seconds,
+ * over its slices): the serving gateways, and the meters (haproxy, the database, the load generator).
+ * On a machine of `cores` cores, a total near it means the cores, not any one process, set the pace.
+ */
+export function coresTable(rows: Row[], cores: number): string {
+  const names = [...new Set(rows.flatMap((row) => Object.keys(row.cores)))];
+  const header = ['#', 'scenario', 'req/s', ...names, 'total', `of ${cores}`];
+  const body = rows.map((row, i) => {
+    const total = Object.values(row.cores).reduce((sum, used) => sum + used, 0);
+    return [
+      String(i + 1), row.title, row.reqPerSec.toFixed(0), ...names.map((name) => (row.cores[name] ?? 0).toFixed(2)), total.toFixed(2),
+      `${Math.round((total / cores) * 100)}%`,
+    ];
+  });
+  return markdownTable(header, body, 2);
 }
 
 /** One refusal-cost batch per gateway: the current one, and the baseline's when there is one. */

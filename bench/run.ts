@@ -1,28 +1,34 @@
 /**
  * npm run bench [-- --small] [--seconds N] [--connections N] [--baseline <git ref>] [--baseline-env "NAME=value …"]
- *   [--env "NAME=value …"] [--refusals N] [--write]
+ *   [--env "NAME=value …"] [--replicas N] [--refusals N] [--write]
  *
  * Seeds (or reuses) a PostgreSQL database, runs the floor and the gateway on it, drives the scenarios with
  * autocannon in turns (short slices, round after round) and prints req/s and latency, with every gateway figure
  * as a ratio of the floor's measured in the same rounds. With --baseline, the gateway built at that ref runs
  * beside it and every gateway scenario is measured against both, in the same rounds. --baseline-env changes the
  * baseline's environment and --env the gateway's (`NAME=` unsets NAME); without --baseline, the baseline is then this checkout itself, so
- * that one build is measured against itself with, say, logging and metrics off. Then it times hostile
+ * that one build is measured against itself with, say, logging and metrics off. With --replicas N, N gateway processes
+ * (the gateway and N - 1 more) run behind haproxy (scripts/haproxy.sh) and every gateway scenario is measured through
+ * it too, next to the one process, in the same rounds. Around every slice it reads the CPU time of the serving processes,
+ * haproxy, the database's backends and itself (the load generator), and prints the cores each kept busy. Then it times hostile
  * requests against each gateway (--refusals N times each; 0 skips them).
  * Prints only, unless --write: then bench/results.json and bench/RESULTS.md (bench/out/ for a --small run, so the
  * committed figures are never replaced by small ones). Not a test: it prints figures and flags wrong answers.
  */
 import { randomBytes } from 'node:crypto';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { encodeCursor, rfc3339 } from './cursor.js';
 import { benchDatabaseUrl, migrate } from './database.js';
 import { type Baseline, type Gateway, checkBaselineMigrations, prepareBaseline, startGateway, thisCheckout } from './gateways.js';
+import { type Haproxy, startHaproxy } from './haproxy.js';
 import { OUT, ROOT, RssSampler, freePort, killAllNow, nodeProcess, startNode, stop, stopAll, waitUntilOk } from './processes.js';
 import { type Refusal, hostileRequests, measureRefusals } from './refusals.js';
-import { type RefusalCosts, machine, problems, refusalProblems, refusalTable, table, withRatios, write } from './report.js';
-import { type Load, type Scenario, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds, withBaseline } from './scenarios.js';
+import { type RefusalCosts, coresTable, machine, problems, refusalProblems, refusalTable, table, withRatios, write } from './report.js';
+import {
+  type CpuMeter, type Load, type Scenario, floorScenarios, gatewayCursorAt, gatewayScenarios, measureInRounds, withBaseline, withReplicas,
+} from './scenarios.js';
 import { type Size, seed } from './seed.js';
 import { timeTotals } from './totals.js';
 
@@ -55,6 +61,8 @@ const REFUSALS = { times: 20, rowSeconds: 20, requestSeconds: 60, idleSeconds: 3
 
 /** Set once the baseline's worktree exists, so that every way out of the run removes it. */
 let baseline: Baseline | undefined;
+/** Set once haproxy runs (it leaves as a daemon), so that every way out of the run stops it. */
+let balancer: Haproxy | undefined;
 
 function options() {
   const { values } = parseArgs({
@@ -66,10 +74,11 @@ function options() {
       'baseline-env': { type: 'string' },
       env: { type: 'string' },
       refusals: { type: 'string' },
+      replicas: { type: 'string' },
       write: { type: 'boolean', default: false },
     },
   });
-  const count = (name: 'seconds' | 'connections' | 'refusals', min: number, whole = true) => {
+  const count = (name: 'seconds' | 'connections' | 'refusals' | 'replicas', min: number, whole = true) => {
     const raw = values[name];
     if (raw === undefined) return undefined;
     const value = Number(raw);
@@ -87,7 +96,13 @@ function options() {
     seconds: count('seconds', 0.1, false),
     connections: count('connections', 1),
     refusals: count('refusals', 0) ?? REFUSALS.times,
+    replicas: replicasOf(count('replicas', 2), values.baseline !== undefined || values['baseline-env'] !== undefined),
   };
+}
+
+function replicasOf(replicas: number | undefined, withBaseline: boolean): number | undefined {
+  if (replicas !== undefined && withBaseline) throw new Error('--replicas compares one process with several of the same build: leave out --baseline and --baseline-env');
+  return replicas;
 }
 
 async function main(): Promise<void> {
@@ -119,7 +134,7 @@ async function main(): Promise<void> {
   const page = { pageSize: PAGE_SIZE, depth: size.depth };
   const floor = await startFloor(databaseUrl, seeded.principalId);
   const floorPid = nodeProcess(floor.child.pid!);
-  const floorList = floorScenarios(floor.url, floorDepthCursor, page).map((scenario) => ({ ...scenario, pid: floorPid }));
+  const floorList = floorScenarios(floor.url, floorDepthCursor, page).map((scenario) => ({ ...scenario, pids: [floorPid] }));
   const env = {
     DATABASE_URL: databaseUrl,
     ASSISTANT_SERVICE_KEY: randomBytes(24).toString('base64url'),
@@ -141,15 +156,20 @@ async function main(): Promise<void> {
     console.log(`baseline ready in ${((performance.now() - other.started) / 1000).toFixed(1)} s`);
   }
 
-  const scenariosOf = async (server: Gateway) => {
-    const pid = nodeProcess(server.child.pid!);
-    const scenarios = gatewayScenarios(server.url, seeded.rawKey, await gatewayCursorAt(server.url, seeded.rawKey, size.depth), page);
-    return scenarios.map((scenario) => ({ ...scenario, pid }));
+  const replicas = args.replicas ? await startReplicas(gateway, args.replicas, withOverrides(env, args.gatewayEnv)) : [];
+  const scenariosOf = async (url: string, servers: Gateway[]) => {
+    const pids = servers.map((server) => nodeProcess(server.child.pid!));
+    const scenarios = gatewayScenarios(url, seeded.rawKey, await gatewayCursorAt(url, seeded.rawKey, size.depth), page);
+    return scenarios.map((scenario) => ({ ...scenario, pids }));
   };
-  const current = await scenariosOf(gateway);
-  const gatewayList: Scenario[] = other ? withBaseline(current, await scenariosOf(other)) : current;
+  const current = await scenariosOf(gateway.url, [gateway]);
+  const gatewayList: Scenario[] = other
+    ? withBaseline(current, await scenariosOf(other.url, [other]))
+    : balancer ? withReplicas(current, await scenariosOf(balancer.url, [gateway, ...replicas]), replicas.length + 1) : current;
+  const meters = await cpuMeters(databaseUrl);
   console.log(`checking and warming up ${floorList.length + gatewayList.length} scenarios, then ${load.seconds} s each in slices of ${load.sliceSeconds} s`);
-  const measured = await measureInRounds([...floorList, ...gatewayList], load, (round, rounds) => console.log(`round ${round} of ${rounds}`));
+  const measured = await measureInRounds([...floorList, ...gatewayList], load, (round, rounds) => console.log(`round ${round} of ${rounds}`), meters.list)
+    .finally(() => meters.close());
   const gatewayMemory = memory.finish();
   const baselineMemory = otherMemory?.finish();
 
@@ -157,10 +177,14 @@ async function main(): Promise<void> {
   const gatewayShutdown = await stop(gateway.child);
   const baselineShutdown = other && (await stop(other.child));
   await stop(floor.child);
+  await Promise.all(replicas.map((replica) => stop(replica.child)));
+  await balancer?.stop();
+  balancer = undefined;
 
   const rows = withRatios(measured, [...floorList, ...gatewayList]);
   const totalSeconds = (performance.now() - started) / 1000;
-  console.log(`\n${table(rows)}\n`);
+  console.log(`\n${table(rows, replicas.length > 0 ? '1 process' : 'baseline')}\n`);
+  console.log(`cores kept busy while each scenario ran (CPU seconds over seconds; load average ${loadBefore.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} now):\n\n${coresTable(rows, availableParallelism())}\n`);
   console.log(`gateway peak RSS ${gatewayMemory.peakRssMb.toFixed(0)} MB (VmHWM ${gatewayMemory.vmHwmMb.toFixed(0)} MB); it ${gatewayShutdown}`);
   if (baselineMemory) {
     console.log(`baseline peak RSS ${baselineMemory.peakRssMb.toFixed(0)} MB (VmHWM ${baselineMemory.vmHwmMb.toFixed(0)} MB); it ${baselineShutdown}`);
@@ -188,6 +212,7 @@ async function main(): Promise<void> {
       'warm-up per scenario (s)': load.warmupSeconds,
       'measurement per scenario (s)': load.seconds,
       'slice (s), scenarios taking turns': load.sliceSeconds,
+      ...(args.replicas ? { 'gateway processes behind haproxy': args.replicas } : {}),
       'gateway env': `RATE_LIMIT_PER_MINUTE=${GATEWAY_RATE_LIMIT} (limiter on, never refusing), METRICS_PORT=0 (metrics on), LOG_LEVEL=info`,
     },
     machine: machine(postgres, loadBefore),
@@ -241,6 +266,39 @@ async function timeRefusals(gateways: Gateway[], rawKey: string, times: number):
   return { gateway: batches[0], baseline: batches[1] };
 }
 
+/**
+ * `count - 1` more gateways of this checkout beside `gateway`, with the same environment, and haproxy in front of all
+ * of them (round robin; the bench sends no write, so no caller sticks to one).
+ */
+async function startReplicas(gateway: Gateway, count: number, env: Record<string, string>): Promise<Gateway[]> {
+  const replicas: Gateway[] = [];
+  for (let n = 2; n <= count; n++) {
+    const replica = await startGateway(`replica${n}`, ROOT, env);
+    await waitUntilOk(replica.name, replica.child, `${replica.url}/readyz`);
+    replicas.push(replica);
+  }
+  const ports = [gateway, ...replicas].map((server) => Number(new URL(server.url).port));
+  balancer = await startHaproxy(await freePort(), ports);
+  await waitUntilOk('haproxy', null, `${balancer.url}/readyz`);
+  console.log(`haproxy (pid ${balancer.pid}) on ${balancer.url} in front of ${count} gateway processes`);
+  return replicas;
+}
+
+/** The processes read around every slice besides the serving ones: haproxy, the bench database's backends, this process. */
+async function cpuMeters(databaseUrl: string): Promise<{ list: CpuMeter[]; close: () => Promise<void> }> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const backends = async () => (await db.query<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+  )).rows.map((row) => row.pid);
+  const list: CpuMeter[] = [
+    ...(balancer ? [{ name: 'haproxy', pids: () => [balancer!.pid] }] : []),
+    { name: 'postgres', pids: backends },
+    { name: 'load generator', pids: () => [process.pid] },
+  ];
+  return { list, close: () => db.end() };
+}
+
 async function startFloor(databaseUrl: string, principalId: string) {
   const port = await freePort();
   const url = `http://${HOST}:${port}`;
@@ -274,6 +332,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 process.once('exit', () => {
   killAllNow();
+  if (balancer) process.kill(balancer.pid, 'SIGKILL');
   baseline?.remove();
 });
 
@@ -284,5 +343,6 @@ main()
   })
   .finally(async () => {
     await stopAll();
+    await balancer?.stop();
     baseline?.remove();
   });

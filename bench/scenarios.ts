@@ -1,8 +1,8 @@
 import autocannon from 'autocannon';
 import { cpuSeconds } from './processes.js';
 
-/** The baseline is the gateway built from another git ref, for an A/B in one run. */
-export type Server = 'floor' | 'gateway' | 'baseline';
+/** The baseline is the gateway built from another git ref, for an A/B in one run; replicas are several gateways behind haproxy. */
+export type Server = 'floor' | 'gateway' | 'baseline' | 'replicas';
 
 export interface Scenario {
   id: string;
@@ -20,8 +20,8 @@ export interface Scenario {
   firstPage?: string;
   /** The baseline's scenario that this one is a ratio of, in an A/B run. */
   baseline?: string;
-  /** The serving node process, whose CPU time is read around each slice. */
-  pid?: number;
+  /** The serving node processes (one, or each replica behind haproxy), whose CPU time is read around each slice. */
+  pids?: number[];
   /** Set when the scenario could not be prepared (e.g. no cursor at depth); it is reported, not run. */
   skipped?: string;
 }
@@ -119,6 +119,21 @@ export function gatewayScenarios(
 }
 
 /**
+ * The gateway scenarios (one process) and the same through haproxy in front of several, each
+ * next to its twin so that both are loaded one slice apart in every round; each replicas scenario
+ * names its one-process twin as `baseline`, so "× baseline" reads as "× one process".
+ */
+export function withReplicas(one: Scenario[], replicas: Scenario[], count: number): Scenario[] {
+  return one.flatMap((scenario, i) => [
+    scenario,
+    {
+      ...replicas[i], id: `replicas:${replicas[i].id}`, title: `${count} behind haproxy: ${replicas[i].title}`, server: 'replicas' as const,
+      baseline: scenario.id, firstPage: replicas[i].firstPage && `replicas:${replicas[i].firstPage}`,
+    },
+  ]);
+}
+
+/**
  * The gateway scenarios and the same against the baseline, each next to its twin, so the two are loaded one
  * slice apart in every round; each current scenario names its twin as `baseline`.
  */
@@ -157,12 +172,21 @@ export interface Measurement {
   statusCodes: Record<string, number>;
   /** req/s of each round's slice, in round order: ratios are taken round by round. */
   roundsReqPerSec: number[];
-  /** CPU time of the serving process per answer, in µs, over all rounds (null without a pid). */
+  /** CPU time of the serving processes per answer, in µs, over all rounds (null without a pid). */
   cpuUsPerRequest: number | null;
+  /** Cores kept busy during the slices: `serving` (the processes above) and each other process measured (see `CpuMeter`). */
+  cores: Record<string, number>;
   /** The same, round by round. */
   roundsCpuUs: number[];
   /** Anything wrong with the answers: a failed check, non-2xx responses, connection errors, a skip. */
   problems: string[];
+}
+
+/** Other processes whose CPU time is read around every slice, e.g. haproxy, the database's backends, the load generator. */
+export interface CpuMeter {
+  name: string;
+  /** The processes to read now (looked up again for every slice: a database's backends come and go). */
+  pids: () => number[] | Promise<number[]>;
 }
 
 export interface Load {
@@ -184,20 +208,51 @@ interface Tally {
   roundsReqPerSec: number[];
   cpuSeconds: number;
   roundsCpuUs: number[];
+  /** CPU seconds per meter (and `serving`), over the measured slices. */
+  meterSeconds: Record<string, number>;
+}
+
+/** CPU seconds each process has used so far; a process gone meanwhile counts nothing. */
+function cpuOf(pids: number[]): Map<number, number> {
+  const used = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      used.set(pid, cpuSeconds(pid));
+    } catch {
+      // ended
+    }
+  }
+  return used;
+}
+
+/**
+ * What the processes of `before`, and those of `born` that were not there then, used since then
+ * (a process that ended meanwhile is missed).
+ */
+function cpuSince(before: Map<number, number>, born: number[] = []): number {
+  let sum = 0;
+  for (const [pid, seconds] of cpuOf([...new Set([...before.keys(), ...born])])) sum += seconds - (before.get(pid) ?? 0);
+  return sum;
 }
 
 /** One stretch of load on one scenario. */
-async function slice(scenario: Scenario, connections: number, seconds: number, tally?: Tally): Promise<void> {
+async function slice(scenario: Scenario, connections: number, seconds: number, meters: CpuMeter[], tally?: Tally): Promise<void> {
+  const metered = tally ? await Promise.all(meters.map(async (meter) => ({ meter, before: cpuOf(await meter.pids()) }))) : [];
   const instance = autocannon({
     url: scenario.url, method: scenario.method, headers: scenario.headers, body: scenario.body, connections, duration: seconds,
   });
   if (tally) instance.on('response', (_client, _status, _bytes, ms) => tally.latenciesMs.push(ms));
-  const cpuBefore = scenario.pid === undefined ? 0 : cpuSeconds(scenario.pid);
+  const cpuBefore = cpuOf(scenario.pids ?? []);
   const result = await instance;
   if (!tally) return;
-  if (scenario.pid !== undefined) {
-    const cpu = cpuSeconds(scenario.pid) - cpuBefore;
+  for (const { meter, before } of metered) {
+    // A database's pool may have opened backends during the slice (after its idle ones were closed).
+    tally.meterSeconds[meter.name] = (tally.meterSeconds[meter.name] ?? 0) + cpuSince(before, await meter.pids());
+  }
+  if (scenario.pids !== undefined) {
+    const cpu = cpuSince(cpuBefore);
     tally.cpuSeconds += cpu;
+    tally.meterSeconds.serving = (tally.meterSeconds.serving ?? 0) + cpu;
     tally.roundsCpuUs.push(result.requests.total > 0 ? (cpu * 1e6) / result.requests.total : 0);
   }
   tally.requests += result.requests.total;
@@ -222,7 +277,7 @@ function roundOrder(live: Scenario[], round: number): Scenario[] {
   const order = live.map((_, i) => live[(round + i) % live.length]);
   if (round % 2 === 1) {
     for (let i = 0; i + 1 < order.length; i++) {
-      if (order[i].baseline !== order[i + 1].id) continue;
+      if (order[i].baseline !== order[i + 1].id && order[i + 1].baseline !== order[i].id) continue;
       [order[i], order[i + 1]] = [order[i + 1], order[i]];
       i++; // past the pair
     }
@@ -238,7 +293,9 @@ function roundOrder(live: Scenario[], round: number): Scenario[] {
  * loaded one after the other (roundOrder). Each scenario is checked with one request and warmed up
  * first; `onRound` reports progress.
  */
-export async function measureInRounds(scenarios: Scenario[], load: Load, onRound: (round: number, rounds: number) => void): Promise<Measurement[]> {
+export async function measureInRounds(
+  scenarios: Scenario[], load: Load, onRound: (round: number, rounds: number) => void, meters: CpuMeter[] = [],
+): Promise<Measurement[]> {
   const problems = new Map<Scenario, string[]>();
   const live: Scenario[] = [];
   for (const scenario of scenarios) {
@@ -251,18 +308,18 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
     const probeBody: unknown = await probe.json().catch(() => null);
     const wrong = probe.ok ? scenario.check(probeBody) : `${probe.status}: ${JSON.stringify(probeBody).slice(0, 200)}`;
     problems.set(scenario, wrong ? [`check: ${wrong}`] : []);
-    await slice(scenario, load.connections, load.warmupSeconds);
+    await slice(scenario, load.connections, load.warmupSeconds, meters);
     live.push(scenario);
   }
 
   const tallies = new Map(live.map((scenario): [Scenario, Tally] => [scenario, {
     requests: 0, seconds: 0, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {}, latenciesMs: [], roundsReqPerSec: [],
-    cpuSeconds: 0, roundsCpuUs: [],
+    cpuSeconds: 0, roundsCpuUs: [], meterSeconds: {},
   }]));
   const rounds = Math.max(1, Math.round(load.seconds / load.sliceSeconds));
   for (let round = 0; round < rounds; round++) {
     onRound(round + 1, rounds);
-    for (const scenario of roundOrder(live, round)) await slice(scenario, load.connections, load.seconds / rounds, tallies.get(scenario));
+    for (const scenario of roundOrder(live, round)) await slice(scenario, load.connections, load.seconds / rounds, meters, tallies.get(scenario));
   }
 
   return scenarios.map((scenario): Measurement => {
@@ -272,7 +329,7 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
     if (!tally) {
       return {
         id, title, server, reqPerSec: 0, p50Ms: 0, p99Ms: 0, requests: 0, non2xx: 0, errors: 0, statusCodes: {}, roundsReqPerSec: [],
-        cpuUsPerRequest: null, roundsCpuUs: [], problems: found,
+        cpuUsPerRequest: null, roundsCpuUs: [], cores: {}, problems: found,
       };
     }
     if (tally.non2xx > 0) found.push(`${tally.non2xx} non-2xx responses: ${JSON.stringify(tally.statusCodes)}`);
@@ -288,8 +345,9 @@ export async function measureInRounds(scenarios: Scenario[], load: Load, onRound
       errors: tally.errors,
       statusCodes: tally.statusCodes,
       roundsReqPerSec: tally.roundsReqPerSec,
-      cpuUsPerRequest: scenario.pid === undefined || tally.requests === 0 ? null : Math.round((tally.cpuSeconds * 1e6) / tally.requests),
+      cpuUsPerRequest: scenario.pids === undefined || tally.requests === 0 ? null : Math.round((tally.cpuSeconds * 1e6) / tally.requests),
       roundsCpuUs: tally.roundsCpuUs,
+      cores: Object.fromEntries(Object.entries(tally.meterSeconds).map(([name, cpu]) => [name, tally.seconds > 0 ? cpu / tally.seconds : 0])),
       problems: found,
     };
   });

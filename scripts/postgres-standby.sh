@@ -8,8 +8,9 @@
 #       copies it with pg_basebackup -R into DIR/standby, starts that as a hot standby streaming
 #       from it, and prints the two postmaster pids, primary first. Logs: DIR/{primary,standby}.log.
 #       DIR is handed to the postgres user: the folders above it must let that user in.
-#   scripts/postgres-standby.sh stop DIR
-#       stops both (standby first, immediate shutdown) by the pids in their postmaster.pid files, and waits.
+#   scripts/postgres-standby.sh stop DIR [standby|primary]
+#       stops both (standby first, immediate shutdown), or the one named, by the pids in their
+#       postmaster.pid files, and waits.
 #
 # User postgres, no password: postgres://postgres@127.0.0.1:PORT/postgres on either.
 set -euo pipefail
@@ -41,7 +42,7 @@ start)
   echo "$(head -1 "$dir/primary/postmaster.pid") $(head -1 "$dir/standby/postmaster.pid")"
   ;;
 stop)
-  for server in standby primary; do
+  for server in ${3:-standby primary}; do
     [ -s "$dir/$server/postmaster.pid" ] || continue
     pid=$(head -1 "$dir/$server/postmaster.pid")
     # SIGQUIT: immediate shutdown. The folder is thrown away, so nothing needs to be written out.

@@ -71,6 +71,8 @@ export interface StandbyPair {
   primaryUrl(database: string): string;
   /** `database` on the standby (read only). */
   standbyUrl(database: string): string;
+  /** Stops the standby alone (immediate shutdown), by its pid: the primary keeps serving. */
+  stopStandby(): Promise<void>;
   /** Stops both servers by their pids and deletes their folder. */
   stop(): Promise<void>;
 }
@@ -107,6 +109,7 @@ export async function startStandbyPair(): Promise<StandbyPair> {
     standbyPort,
     primaryUrl: (database) => url(primaryPort, database),
     standbyUrl: (database) => url(standbyPort, database),
+    stopStandby: async () => void (await run(script, ['stop', dir, 'standby'])),
     stop,
   };
 }
