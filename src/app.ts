@@ -6,6 +6,7 @@ import { sql, type Kysely } from 'kysely';
 import type { RequestListener } from 'node:http';
 import { findCredentialByHash } from './api-keys/api-key.repository.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
+import { auditRoutes } from './audit/audit.rest.js';
 import { LastUsedRecorder } from './api-keys/last-used.js';
 import { Authenticator } from './auth/authenticator.js';
 import type { Config } from './config.js';
@@ -96,7 +97,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     exchange.record.viewer = viewer;
     return viewer;
   };
-  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
+  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes, auditRoutes);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,

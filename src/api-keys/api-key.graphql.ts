@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { toConnection } from '../graphql/connection.js';
 import { selectsField } from '../graphql/selection.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
 import { encodeCursor } from '../pagination/cursor.js';
@@ -65,16 +66,7 @@ builder.queryFields((t) => ({
       resolve: async (_parent, args, context, info) => {
         const filter = withoutNulls(args.filter ?? {});
         const page = await listApiKeys(context.db, await context.viewer(), connectionPage(args), filter, selectsField(info, 'totalCount'));
-        return {
-          page,
-          edges: page.items.map((key) => ({ node: key, cursor: encodeCursor(key.position) })),
-          pageInfo: {
-            hasNextPage: page.hasNext,
-            hasPreviousPage: page.hasPrevious,
-            startCursor: page.startCursor,
-            endCursor: page.endCursor,
-          },
-        };
+        return toConnection(page, (key) => encodeCursor(key.position));
       },
     },
     {

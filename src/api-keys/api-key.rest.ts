@@ -2,6 +2,7 @@ import { requireScope } from '../auth/viewer.js';
 import { badInput } from '../errors.js';
 import { envelope, type RestAnswer } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
+import { digits, readQuery } from '../http/query.js';
 import type { RestRequest, RouteTable } from '../http/rest.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
@@ -34,7 +35,7 @@ const OFFSET_DEPRECATION = '@1795824000';
 
 /** `GET /api/v1/api-keys`: the seed's "List API keys". */
 async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<RestAnswer> {
-  const params = readQuery(query);
+  const params = readQuery(query, listParameters);
   const page = listPage(pageParams(params));
   const result = await listApiKeys(db, viewer, page, filterParams(params), true);
   const offsetMode = page.kind === 'offset';
@@ -55,20 +56,6 @@ async function listApiKeysRoute({ db, viewer, query }: RestRequest): Promise<Res
     : {});
 }
 
-function readQuery(query: URLSearchParams): Partial<Record<ListParameter, string>> {
-  const params: Partial<Record<ListParameter, string>> = {};
-  for (const [name, value] of query) {
-    if (!(listParameters as readonly string[]).includes(name)) {
-      throw badInput(`unknown query parameter ${name}`, `Use only ${listParameters.join(', ')}.`);
-    }
-    if (params[name as ListParameter] !== undefined) {
-      throw badInput(`query parameter ${name} is given more than once`, `Pass ${name} once.`);
-    }
-    params[name as ListParameter] = value;
-  }
-  return params;
-}
-
 function pageParams(params: Partial<Record<ListParameter, string>>): ListParams {
   return {
     limit: params.limit === undefined ? undefined : Number(digits(params.limit, 'limit', 'an integer from 1 to 200')),
@@ -76,11 +63,6 @@ function pageParams(params: Partial<Record<ListParameter, string>>): ListParams 
     after: params.after,
     before: params.before,
   };
-}
-
-function digits(value: string, name: string, range: string): string {
-  if (!/^\d{1,30}$/.test(value)) throw badInput(`${name} must be ${range}, got "${value.slice(0, 40)}"`, `Pass ${name} as ${range}.`);
-  return value;
 }
 
 function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter {

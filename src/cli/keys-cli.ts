@@ -9,11 +9,13 @@ import { AppError, toAppError } from '../errors.js';
 import { operatorViewer } from '../auth/viewer.js';
 import { validateNewApiKey, type ApiKeyField } from '../api-keys/api-key.input.js';
 import { toApiKeyRead } from '../api-keys/api-key.rest.js';
+import { toAuditEventRead } from '../audit/audit.rest.js';
+import { listAuditEvents, validateAuditFilter, type AuditEntry } from '../audit/audit.service.js';
 import {
   createApiKey, findApiKeysByPrefix, getApiKey, listApiKeys, revokeApiKey, revokePrincipalKeys, type ApiKey,
 } from '../api-keys/api-key.service.js';
 import { KEY_PREFIX_LENGTH } from '../api-keys/raw-key.js';
-import { decodeCursor } from '../pagination/cursor.js';
+import { decodeCursor, type CursorOrder } from '../pagination/cursor.js';
 import { listPage, MAX_PAGE_SIZE } from '../pagination/page.js';
 import { toPrincipalRead } from '../principals/principal.rest.js';
 import {
@@ -176,6 +178,39 @@ const commands: Record<string, Command> = {
       };
     },
   },
+  audit: {
+    summary: 'read the audit trail, newest first',
+    usage: 'audit [--action ACTION] [--actor-type service|key|operator] [--actor-key-id UUID] [--target-type api_key|principal] [--target-id UUID] [--since ISO_8601] [--until ISO_8601] [--limit 1..200] [--after CURSOR] [--json]',
+    details: 'Every event: who (actor), what (action), to which key or principal (target), when, and what changed (never a secret).\n' +
+      '--since is included, --until is not. When more events follow, stderr ends with the command for the next page;\n' +
+      'with --json, stdout is {"events": […], "has_more": …, "after": CURSOR}, each event as GET /api/v1/audit-events shows it.',
+    options: {
+      action: { type: 'string' }, 'actor-type': { type: 'string' }, 'actor-key-id': { type: 'string' }, 'target-type': { type: 'string' },
+      'target-id': { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' }, ...common,
+    },
+    prepare(values) {
+      const limit = pageSize(values, 20);
+      const after = cursor(values, 'audit', 'e1');
+      const filter = {
+        action: values.action as string | undefined,
+        actorType: values['actor-type'] as string | undefined,
+        actorKeyId: values['actor-key-id'] as string | undefined,
+        targetType: values['target-type'] as string | undefined,
+        targetId: values['target-id'] as string | undefined,
+        since: values.since as string | undefined,
+        until: values.until as string | undefined,
+      };
+      validateAuditFilter(filter);
+      return async (db, io) => {
+        const page = await listAuditEvents(db.kysely, operatorViewer, listPage({ limit, after }, 'e1'), filter);
+        if (values.json) return json(io, { events: page.items.map(toAuditEventRead), has_more: page.hasNext, after: page.endCursor });
+        if (page.items.length === 0) io.err('No events.');
+        else auditTable(io, page.items);
+        const kept = ['action', 'actor-type', 'actor-key-id', 'target-type', 'target-id', 'since', 'until', 'limit'];
+        if (page.hasNext) io.err(`More: npm run keys -- ${nextPage('audit', values, page.endCursor!, kept)}`);
+      };
+    },
+  },
   'list-principals': {
     summary: 'list principals, newest first',
     usage: 'list-principals [--limit 1..200] [--after CURSOR] [--json]',
@@ -223,10 +258,10 @@ function pageSize(values: Values, fallback: number): number {
   return limit;
 }
 
-/** The `--after` cursor, checked; a cursor of another listing is refused when it is used. */
-function cursor(values: Values, command: string): string | undefined {
+/** The `--after` cursor, checked, of the listing's `order`. */
+function cursor(values: Values, command: string, order: CursorOrder = 'k1'): string | undefined {
   const after = values.after as string | undefined;
-  if (after !== undefined) decodeCursor(after, '--after', `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.`);
+  if (after !== undefined) decodeCursor(after, '--after', `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.`, order);
   return after;
 }
 
@@ -269,6 +304,13 @@ function keyTable(io: Io, keys: ApiKey[]): void {
   table(io, ['ID', 'PREFIX', 'PRINCIPAL', 'NAME', 'SCOPES', 'STATE', 'EXPIRES', 'REVOKED', 'LAST USED', 'CREATED'], keys.map((key) => [
     key.id, key.keyPrefix, key.principalId, JSON.stringify(key.name), key.scopes.join(',') || '-', keyState(key),
     key.expiresAt ?? 'never', key.revokedAt ?? '-', key.lastUsedAt ?? 'never', key.createdAt,
+  ]));
+}
+
+function auditTable(io: Io, events: AuditEntry[]): void {
+  table(io, ['OCCURRED', 'ACTION', 'ACTOR', 'TARGET', 'DETAILS'], events.map((event) => [
+    event.occurredAt, event.action, event.actorKeyId === null ? event.actorType : `key ${event.actorKeyId}`,
+    `${event.targetType} ${event.targetId}`, JSON.stringify(event.details),
   ]));
 }
 

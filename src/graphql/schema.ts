@@ -4,6 +4,7 @@ import { builder } from './builder.js';
 import '../principals/principal.graphql.js';
 import '../api-keys/api-key.graphql.js';
 import '../auth/viewer.graphql.js';
+import '../audit/audit.graphql.js';
 
 type IdResolver = GraphQLFieldResolver<unknown, unknown>;
 

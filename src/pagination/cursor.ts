@@ -8,8 +8,13 @@ export interface Position {
   readonly id: string;
 }
 
-// Names the ordering (created_at desc, id desc): a cursor of another order is refused, not misread.
-const ORDER = 'k1';
+/**
+ * Names the ordering a cursor belongs to, so that a cursor of one listing is refused by another,
+ * not misread: `k1` is `created_at desc, id desc` (keys, principals), `e1` the audit trail's
+ * `occurred_at desc, id desc`.
+ */
+export type CursorOrder = 'k1' | 'e1';
+const orders: readonly string[] = ['k1', 'e1'] satisfies CursorOrder[];
 
 /**
  * An opaque string for a position; REST and GraphQL hand out the same one.
@@ -17,8 +22,8 @@ const ORDER = 'k1';
  *
  * @example encodeCursor({ createdAt: '2026-11-28 03:30:24.123456+00', id: '3c90…' })
  */
-export function encodeCursor(position: Position): string {
-  return Buffer.from(`${ORDER}|${position.createdAt}|${position.id}`).toString('base64url');
+export function encodeCursor(position: Position, order: CursorOrder = 'k1'): string {
+  return Buffer.from(`${order}|${position.createdAt}|${position.id}`).toString('base64url');
 }
 
 /**
@@ -29,12 +34,12 @@ export function decodeCursor(
   cursor: string,
   argument: string,
   suggestion = 'Pass a cursor exactly as a previous page returned it (meta.after / meta.before, or pageInfo.endCursor / startCursor).',
+  order: CursorOrder = 'k1',
 ): Position {
   const refuse = () => badInput(`${argument} is not a valid cursor`, suggestion);
   if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw refuse();
-  const [order, createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (order !== ORDER || rest.length > 0 || !createdAt || !id || !isUuid(id) || !isPgTimestamp(createdAt)) {
-    throw refuse();
-  }
+  const [named, createdAt, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (rest.length > 0 || !createdAt || !id || !isUuid(id) || !isPgTimestamp(createdAt) || !orders.includes(named)) throw refuse();
+  if (named !== order) throw badInput(`${argument} is a cursor of another listing`, `${suggestion} A cursor works only in the listing that returned it.`);
   return { createdAt, id: id.toLowerCase() };
 }

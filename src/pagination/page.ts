@@ -1,5 +1,5 @@
 import { badInput } from '../errors.js';
-import { decodeCursor, type Position } from './cursor.js';
+import { decodeCursor, type CursorOrder, type Position } from './cursor.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 200;
@@ -22,8 +22,8 @@ export interface ConnectionArgs {
   before?: string | null;
 }
 
-/** Relay connection arguments, with graphql-relay-js window semantics. */
-export function connectionPage(args: ConnectionArgs): Page {
+/** Relay connection arguments, with graphql-relay-js window semantics; cursors must be of `order`. */
+export function connectionPage(args: ConnectionArgs, order: CursorOrder = 'k1'): Page {
   const { first, last } = args;
   if (first != null && last != null) {
     throw badInput('first and last cannot be used together', 'Pass first (with after) to page forward, or last (with before) to page backward.');
@@ -38,8 +38,8 @@ export function connectionPage(args: ConnectionArgs): Page {
     limit: first ?? last ?? DEFAULT_PAGE_SIZE,
     fromEnd: last != null,
     bothWays: true,
-    after: args.after != null ? decodeCursor(args.after, 'after') : undefined,
-    before: args.before != null ? decodeCursor(args.before, 'before') : undefined,
+    after: args.after != null ? decodeCursor(args.after, 'after', undefined, order) : undefined,
+    before: args.before != null ? decodeCursor(args.before, 'before', undefined, order) : undefined,
   };
 }
 
@@ -52,9 +52,9 @@ export interface ListParams {
 
 /**
  * The REST listing's parameters: `after` pages forward, `before` backward (still newest first),
- * and any `offset` (even 0) selects the deprecated offset mode.
+ * and any `offset` (even 0) selects the deprecated offset mode. Cursors must be of `order`.
  */
-export function listPage(params: ListParams): Page {
+export function listPage(params: ListParams, order: CursorOrder = 'k1'): Page {
   const limit = params.limit ?? DEFAULT_PAGE_SIZE;
   if (limit < 1 || limit > MAX_PAGE_SIZE) {
     throw badInput(`limit must be between 1 and ${MAX_PAGE_SIZE}, got ${limit}`, `Ask for at most ${MAX_PAGE_SIZE} keys and follow meta.after for more.`);
@@ -76,7 +76,7 @@ export function listPage(params: ListParams): Page {
     limit,
     fromEnd: params.before !== undefined,
     bothWays: false,
-    after: params.after !== undefined ? decodeCursor(params.after, 'after') : undefined,
-    before: params.before !== undefined ? decodeCursor(params.before, 'before') : undefined,
+    after: params.after !== undefined ? decodeCursor(params.after, 'after', undefined, order) : undefined,
+    before: params.before !== undefined ? decodeCursor(params.before, 'before', undefined, order) : undefined,
   };
 }

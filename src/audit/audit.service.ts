@@ -1,0 +1,132 @@
+import type { Kysely } from 'kysely';
+import { requireScope, type Viewer } from '../auth/viewer.js';
+import type { Database } from '../db/database.js';
+import { toRfc3339 } from '../db/timestamp.js';
+import { badInput } from '../errors.js';
+import { parseInstant } from '../instant.js';
+import { encodeCursor, type Position } from '../pagination/cursor.js';
+import type { Page } from '../pagination/page.js';
+import { requireUuid } from '../uuid.js';
+import type { ActorType, AuditEventRow, TargetType } from './audit-event.table.js';
+import { countAuditEvents, findAuditPage, type AuditScope } from './audit.repository.js';
+
+/** One event of the audit trail, as both protocols show it. */
+export interface AuditEntry {
+  id: string;
+  occurredAt: string;
+  action: string;
+  actorType: ActorType;
+  actorKeyId: string | null;
+  targetType: string;
+  targetId: string;
+  /** Whose target it was when the event happened (null when unknown, e.g. written by another client for a key deleted since). */
+  principalId: string | null;
+  pactId: string | null;
+  details: Record<string, unknown>;
+  position: Position;
+}
+
+/** The listing's filters as the caller sends them; each is checked, naming its REST parameter. */
+export interface AuditFilter {
+  action?: string | null;
+  actorType?: string | null;
+  actorKeyId?: string | null;
+  targetType?: string | null;
+  targetId?: string | null;
+  since?: string | null;
+  until?: string | null;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  hasNext: boolean;
+  hasPrevious: boolean;
+  startCursor: string | null;
+  endCursor: string | null;
+  /** How many events match across all pages; counted only when asked for. */
+  total(): Promise<number>;
+}
+
+export const actorTypes: readonly ActorType[] = ['service', 'key', 'operator'];
+export const targetTypes: readonly TargetType[] = ['api_key', 'principal'];
+const actionPattern = /^[a-z][a-z_]*\.[a-z][a-z_]*$/;
+
+function toAuditEntry(row: AuditEventRow): AuditEntry {
+  return {
+    id: row.id,
+    occurredAt: toRfc3339(row.occurred_at),
+    action: row.action,
+    actorType: row.actor_type,
+    actorKeyId: row.actor_key_id,
+    targetType: row.target_type,
+    targetId: row.target_id,
+    principalId: row.principal_id,
+    pactId: row.pact_id,
+    details: row.details,
+    position: { createdAt: row.occurred_at, id: row.id },
+  };
+}
+
+/**
+ * The service (and the operator) sees every event; a key with `api_keys:read` sees the events of
+ * the keys it may list: its principal's, and only its pact's when it is bound to one.
+ */
+function visibleScope(viewer: Viewer, filter: AuditFilter): AuditScope {
+  const scope = validateAuditFilter(filter);
+  return viewer.kind === 'service' ? scope : { ...scope, keysOf: { principalId: viewer.principalId, pactId: viewer.pactId } };
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw badInput(`${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value.slice(0, 40))}`, `Pass ${name} as one of ${allowed.join(', ')}.`);
+  }
+  return value as T;
+}
+
+function instant(value: string, name: string): string {
+  const parsed = parseInstant(value);
+  if (!parsed) throw badInput(`${name} must be an ISO 8601 date-time with a zone, got "${value.slice(0, 40)}"`, `Pass ${name} such as "2026-12-01T00:00:00Z".`);
+  return parsed.utc;
+}
+
+/** Checks every filter; the time range is `since <= occurred_at < until`. */
+export function validateAuditFilter(filter: AuditFilter): AuditScope {
+  const scope: AuditScope = {};
+  if (filter.action != null) {
+    if (filter.action.length > 100 || !actionPattern.test(filter.action)) {
+      throw badInput(`action must be an action such as api_key.created, got ${JSON.stringify(filter.action.slice(0, 40))}`, 'Pass one of api_key.created, api_key.revoked, api_key.rotated, principal.created.');
+    }
+    scope.action = filter.action;
+  }
+  if (filter.actorType != null) scope.actorType = oneOf(filter.actorType, actorTypes, 'actor_type');
+  if (filter.actorKeyId != null) scope.actorKeyId = requireUuid(filter.actorKeyId, 'actor_key_id');
+  if (filter.targetType != null) scope.targetType = oneOf(filter.targetType, targetTypes, 'target_type');
+  if (filter.targetId != null) scope.targetId = requireUuid(filter.targetId, 'target_id');
+  if (filter.since != null) scope.since = instant(filter.since, 'since');
+  if (filter.until != null) scope.until = instant(filter.until, 'until');
+  if (scope.since !== undefined && scope.until !== undefined && scope.until <= scope.since) {
+    throw badInput(`until (${scope.until}) must be later than since (${scope.since})`, 'Pass a time range with since before until: since is included, until is not.');
+  }
+  return scope;
+}
+
+/**
+ * One page of the audit trail the viewer may see, newest first (`occurred_at desc, id desc`),
+ * narrowed by `filter`. Needs `api_keys:read` from a key. `withTotal` counts in the same statement.
+ */
+export async function listAuditEvents(db: Kysely<Database>, viewer: Viewer, page: Page, filter: AuditFilter = {}, withTotal = false): Promise<AuditPage> {
+  requireScope(viewer, 'api_keys:read');
+  if (page.kind !== 'keyset') throw badInput('the audit trail has no offset paging', 'Page with the after/before cursors.');
+  const scope = visibleScope(viewer, filter);
+  const { rows, hasNext, hasPrevious, total } = await findAuditPage(db, scope, page, withTotal);
+  const items = rows.map(toAuditEntry);
+  let counted = total === undefined ? undefined : Promise.resolve(total);
+  return {
+    items,
+    hasNext,
+    hasPrevious,
+    startCursor: items.length ? encodeCursor(items[0].position, 'e1') : null,
+    endCursor: items.length ? encodeCursor(items[items.length - 1].position, 'e1') : null,
+    total: () => (counted ??= countAuditEvents(db, scope)),
+  };
+}
