@@ -5,6 +5,7 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { sql, type Kysely } from 'kysely';
 import type { RequestListener } from 'node:http';
 import { findCredentialByHash } from './api-keys/api-key.repository.js';
+import { apiKeyRotationRoutes } from './api-keys/api-key-rotation.rest.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
 import { auditRoutes } from './audit/audit.rest.js';
 import { LastUsedRecorder } from './api-keys/last-used.js';
@@ -97,7 +98,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     exchange.record.viewer = viewer;
     return viewer;
   };
-  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes, auditRoutes);
+  const forgetKey = (keyId: string) => authenticator.forget(keyId);
+  const router = createRouter(apiKeyRoutes(forgetKey, config), apiKeyRotationRoutes(forgetKey, config), principalRoutes, auditRoutes);
 
   const yoga = createYoga<GraphqlServerContext, Context>({
     schema,

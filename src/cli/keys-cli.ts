@@ -14,6 +14,7 @@ import { listAuditEvents, validateAuditFilter, type AuditEntry } from '../audit/
 import {
   createApiKey, findApiKeysByPrefix, getApiKey, listApiKeys, revokeApiKey, revokePrincipalKeys, type ApiKey,
 } from '../api-keys/api-key.service.js';
+import { MAX_GRACE_PERIOD_SECONDS, rotateApiKey, validateGracePeriod } from '../api-keys/api-key-rotation.service.js';
 import { KEY_PREFIX_LENGTH } from '../api-keys/raw-key.js';
 import { decodeCursor, type CursorOrder } from '../pagination/cursor.js';
 import { listPage, MAX_PAGE_SIZE } from '../pagination/page.js';
@@ -158,6 +159,30 @@ const commands: Record<string, Command> = {
         const key = await revokeApiKey(db.kysely, operatorViewer, keyId, () => {});
         if (values.json) return json(io, toApiKeyRead(key));
         keyTable(io, [key]);
+      };
+    },
+  },
+  'rotate-key': {
+    summary: 'replace a key with a new one of the same values, printing the new raw key once',
+    usage: 'rotate-key KEY_ID --grace-period-seconds 0..604800 [--json]',
+    details: 'The new key has the old one\'s principal, name, scopes, pact, delegation and expiry. The old key keeps working for the\n' +
+      'grace period (its expiry becomes now + grace, never later than it was); 0 revokes it at once. The raw key goes alone\n' +
+      'to stdout, both keys\' rows to stderr; with --json, {"api_key": …, "raw_key": …, "replaced_api_key": …} goes to stdout.',
+    options: { 'grace-period-seconds': { type: 'string' }, ...common },
+    positionals: 1,
+    prepare(values, [keyId]) {
+      if (keyId === undefined) throw usage('rotate-key needs the id of the key');
+      const grace = required(values, 'grace-period-seconds');
+      if (!/^\d{1,7}$/.test(grace)) throw usage(`--grace-period-seconds must be a whole number of seconds from 0 to ${MAX_GRACE_PERIOD_SECONDS}, got "${grace.slice(0, 40)}"`);
+      const gracePeriodSeconds = validateGracePeriod(Number(grace), '--grace-period-seconds');
+      return async (db, io, config) => {
+        const rotated = await rotateApiKey(db.kysely, operatorViewer, keyId, { gracePeriodSeconds }, config, () => {});
+        if (values.json) {
+          return json(io, { api_key: toApiKeyRead(rotated.apiKey), raw_key: rotated.rawKey, replaced_api_key: toApiKeyRead(rotated.replacedApiKey) });
+        }
+        keyTable({ out: io.err, err: io.err }, [rotated.apiKey, rotated.replacedApiKey]);
+        io.err(`The replacement's raw key is shown this once (the old key ${rotated.replacedApiKey.isRevoked ? 'is revoked' : `works until ${rotated.replacedApiKey.expiresAt}`}):`);
+        io.out(rotated.rawKey);
       };
     },
   },

@@ -3,6 +3,7 @@ import { GraphQLObjectType, type GraphQLFieldResolver, type GraphQLSchema } from
 import { builder } from './builder.js';
 import '../principals/principal.graphql.js';
 import '../api-keys/api-key.graphql.js';
+import '../api-keys/api-key-rotation.graphql.js';
 import '../auth/viewer.graphql.js';
 import '../audit/audit.graphql.js';
 

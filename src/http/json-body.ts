@@ -49,3 +49,11 @@ export function optionalStringList(body: JsonObject, name: string): string[] | u
   if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) throw wrongType(name, 'a list of strings', value);
   return value;
 }
+
+/** A whole number field that must be present; its range is the caller's to check. */
+export function requiredInteger(body: JsonObject, name: string): number {
+  const value = body[name];
+  if (value === undefined) throw badInput(`${name} is required`, `Pass ${name} as a whole number.`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw wrongType(name, 'a whole number', value);
+  return value;
+}
