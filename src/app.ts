@@ -17,6 +17,7 @@ import { FairShare } from './db/fair-share.js';
 import { pendingMigrations } from './db/migrate.js';
 import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, unavailable } from './errors.js';
 import { useAdmission } from './graphql/admission.js';
+import { schedulePurge } from './idempotency/idempotency.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { envelope, errorAnswer, type RestAnswer } from './http/envelope.js';
@@ -60,6 +61,9 @@ query FirstPage {
 }
 `;
 
+/** How often answers kept for Idempotency-Key retries are purged once their 24 hours are over. */
+const IDEMPOTENCY_PURGE_MS = 10 * 60 * 1000;
+
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
 
@@ -89,6 +93,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const authenticator = new Authenticator((hash) => findCredentialByHash(db.kysely, hash), config.assistantServiceKey, config.authCacheMs, (keyId) => lastUsed.record(keyId),
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
   const limiter = new RequestLimiter(config.rateLimitPerMinute);
+  const purge = schedulePurge(db.kysely, IDEMPOTENCY_PURGE_MS, log);
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
   // view reports its statements to the request's record.
   const share = new FairShare<Kysely<Database>, RequestRecord>(config.callerShare, (gate, record) => db.through(gate, record));
@@ -114,7 +119,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
-      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), (keyId) => authenticator.forget(keyId), config),
+      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), forgetKey, config, (name) => request.headers.get(name)),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       // First: its spans and timings cover the other plugins' work.
@@ -145,7 +150,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       exchange.record.route = template;
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
-      return route({ viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      return route({
+        viewer, db: share.for(exchange.caller, exchange.record), params, query: new URLSearchParams(exchange.search), body: body.toString('utf8'), header: exchange.header,
+      });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
@@ -188,6 +195,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       stopping = true;
     },
     close: async () => {
+      purge.stop();
       await lastUsed.close();
       await db.close();
       if (!options.telemetry) await telemetry.close();

@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { idempotencyKeyOf } from '../idempotency/idempotency.js';
 import { MAX_GRACE_PERIOD_SECONDS, rotateApiKey } from './api-key-rotation.service.js';
 import { ApiKeyRef } from './api-key.graphql.js';
 
@@ -16,9 +17,9 @@ builder.relayMutationField(
   },
   {
     description:
-      'Replaces a key with a new one of the same principal, name, scopes, pact, delegation and expiresAt, like rolling a key: the new raw key is in this answer only. Needs api_keys:write (or the service); a key rotates only into a key it could create itself.',
+      'Replaces a key with a new one of the same principal, name, scopes, pact, delegation and expiresAt, like rolling a key: the new raw key is in this answer only. Needs api_keys:write (or the service); a key rotates only into a key it could create itself. Safe to retry with an Idempotency-Key header.',
     resolve: async (_parent, { input }, context) =>
-      rotateApiKey(context.db, await context.viewer(), input.keyId, { gracePeriodSeconds: input.gracePeriodSeconds }, context.keyLimits, context.forgetKey),
+      rotateApiKey(context.db, await context.viewer(), input.keyId, { gracePeriodSeconds: input.gracePeriodSeconds }, context.keyLimits, context.forgetKey, idempotencyKeyOf(context.header)),
   },
   {
     description: 'The replacement, its raw key, and the key it replaces.',

@@ -6,6 +6,7 @@ import { toEpochMs, toRfc3339, toRfc3339OrNull, type PgTimestamp } from '../db/t
 import { badInput } from '../errors.js';
 import { parseInstant } from '../instant.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
+import { replayable, type IdempotencyKey } from '../idempotency/idempotency.js';
 import { isUuid } from '../uuid.js';
 import { findMinter, insertKey, lockKeys, retireKey, type Minter, type UsableKeyRow } from './api-key.repository.js';
 import {
@@ -77,8 +78,8 @@ function requireMayReplace(minter: Minter, old: UsableKeyRow): void {
  *
  * The bound on active keys counts the old key as gone only when it is revoked at once: with a
  * grace period both keys are active for a while, so the replacement needs room like any new key.
- * Both keys' audit rows commit with them; `forget` runs after the commit for a key revoked at
- * once, as in `revokeApiKey`.
+ * Both keys' audit rows commit with them, as does the kept answer for retries with the same
+ * `idempotency` key; `forget` runs after the commit for a key revoked at once, as in `revokeApiKey`.
  */
 export async function rotateApiKey(
   db: Kysely<Database>,
@@ -87,13 +88,15 @@ export async function rotateApiKey(
   request: RotateApiKeyRequest,
   limits: KeyLimits,
   forget: (keyId: string) => void,
+  idempotency?: IdempotencyKey,
 ): Promise<RotatedApiKey> {
   requireScope(viewer, 'api_keys:write');
   const grace = validateGracePeriod(request.gracePeriodSeconds);
   const scope = visibleScope(viewer);
   if (!scope || !isUuid(keyId)) throw keyNotFound(keyId);
   const id = keyId.toLowerCase();
-  const rotated = await db.transaction().execute(async (trx) => {
+  const values = { keyId: id, gracePeriodSeconds: grace };
+  const rotated = await db.transaction().execute((trx) => replayable(trx, idempotency, { operation: 'rotateApiKey', values }, async () => {
     const old = await lockKeys(trx, scope, id, viewer.kind === 'key' ? [viewer.keyId] : []);
     if (!old) throw keyNotFound(keyId);
     if (!old.usable) {
@@ -122,7 +125,7 @@ export async function rotateApiKey(
       details: { replaced_by: apiKey.id, grace_period_seconds: grace, expires_at: replaced.expiresAt, revoked: replaced.isRevoked },
     });
     return { apiKey, rawKey: secret.rawKey, replacedApiKey: replaced };
-  });
+  }));
   if (grace === 0) forget(id);
   return rotated;
 }

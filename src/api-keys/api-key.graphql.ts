@@ -1,6 +1,7 @@
 import { builder } from '../graphql/builder.js';
 import { toConnection } from '../graphql/connection.js';
 import { selectsField } from '../graphql/selection.js';
+import { idempotencyKeyOf } from '../idempotency/idempotency.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
 import { encodeCursor } from '../pagination/cursor.js';
 import { connectionPage, DEFAULT_PAGE_SIZE } from '../pagination/page.js';
@@ -108,8 +109,8 @@ builder.relayMutationField(
     }),
   },
   {
-    description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service).',
-    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits),
+    description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service). Safe to retry with an Idempotency-Key header.',
+    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits, idempotencyKeyOf(context.header)),
   },
   {
     outputFields: (t) => ({

@@ -3,6 +3,7 @@ import { badInput } from '../errors.js';
 import { envelope, type RestAnswer } from '../http/envelope.js';
 import { optionalString, optionalStringList, readJsonObject, requiredString } from '../http/json-body.js';
 import { digits, readQuery } from '../http/query.js';
+import { idempotencyKeyOf, replayedHeaders } from '../idempotency/idempotency.js';
 import type { RestRequest, RouteTable } from '../http/rest.js';
 import { listPage, type ListParams } from '../pagination/page.js';
 import { requireUuid } from '../uuid.js';
@@ -84,20 +85,20 @@ function filterParams(params: Partial<Record<ListParameter, string>>): KeyFilter
 
 const createFields = ['name', 'scopes', 'expires_at', 'principal_id', 'pact_id', 'delegation_id'] as const;
 
-/** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
+/** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again but to a retry with its `Idempotency-Key`. */
 function createApiKeyRoute(limits: KeyLimits) {
-  return async ({ db, viewer, body: text }: RestRequest): Promise<RestAnswer> => {
+  return async ({ db, viewer, body: text, header }: RestRequest): Promise<RestAnswer> => {
     requireScope(viewer, 'api_keys:write');
     const body = readJsonObject(text, createFields);
-    const { apiKey, rawKey } = await createApiKey(db, viewer, {
+    const { apiKey, rawKey, replayed } = await createApiKey(db, viewer, {
       name: requiredString(body, 'name'),
       scopes: optionalStringList(body, 'scopes'),
       expiresAt: optionalString(body, 'expires_at'),
       principalId: optionalString(body, 'principal_id'),
       pactId: optionalString(body, 'pact_id'),
       delegationId: optionalString(body, 'delegation_id'),
-    }, limits);
-    return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
+    }, limits, idempotencyKeyOf(header));
+    return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201, headers: replayedHeaders(replayed) });
   };
 }
 

@@ -8,6 +8,7 @@ import type { Page } from '../pagination/page.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
+import { replayable, type IdempotencyKey } from '../idempotency/idempotency.js';
 import { isUuid } from '../uuid.js';
 import {
   countActiveKeys, countKeys, findKeyPage, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
@@ -146,8 +147,10 @@ export async function findApiKeysByPrefix(db: Kysely<Database>, viewer: Viewer, 
 
 export interface CreatedApiKey {
   apiKey: ApiKey;
-  /** Shown in this one answer and never again. */
+  /** Shown in this one answer and never again (but to a retry with the same Idempotency-Key). */
   rawKey: string;
+  /** Set when this is the kept answer of an earlier request with the same Idempotency-Key. */
+  replayed?: true;
 }
 
 /** What the new key gets once the caller's limits are applied. */
@@ -168,12 +171,20 @@ export interface KeyLimits {
  * Creates a key for the service (any principal, `*` by default) or for a key's own principal,
  * never beyond what the minting key holds, nor past `limits.maxActiveKeysPerPrincipal`. The
  * principal's row is locked first, so concurrent creates for one principal count in turn and
- * cannot overshoot the bound together. The audit row commits with the key.
+ * cannot overshoot the bound together. The audit row commits with the key, and so does the kept
+ * answer for retries with the same `idempotency` key (see `replayable`).
  */
-export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request: CreateApiKeyRequest, limits: KeyLimits): Promise<CreatedApiKey> {
+export async function createApiKey(
+  db: Kysely<Database>,
+  viewer: Viewer,
+  request: CreateApiKeyRequest,
+  limits: KeyLimits,
+  idempotency?: IdempotencyKey,
+): Promise<CreatedApiKey> {
   requireScope(viewer, 'api_keys:write');
-  const input = validateNewApiKey(request);
-  return db.transaction().execute(async (trx) => {
+  // Validated within: a retry is answered as the first request was, even once its expires_at has passed.
+  return db.transaction().execute((trx) => replayable(trx, idempotency, { operation: 'createApiKey', values: request }, async () => {
+    const input = validateNewApiKey(request);
     const grant = viewer.kind === 'service' ? await serviceGrant(trx, input) : keyGrant(await findMinter(trx, viewer.keyId), viewer.principalId, input);
     if (viewer.kind !== 'service') await lockPrincipal(trx, grant.principalId);
     await requireRoomForKey(trx, grant.principalId, limits.maxActiveKeysPerPrincipal);
@@ -191,7 +202,7 @@ export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request
     const key = toApiKey(row);
     await recordKeyCreated(trx, viewer, key);
     return { apiKey: key, rawKey: secret.rawKey };
-  });
+  }));
 }
 
 /** The audit row of a new key: what it got, never its secret; `extra` adds to the details. */

@@ -13,6 +13,8 @@ export interface RestRequest {
   readonly query: URLSearchParams;
   /** The body as UTF-8 text; '' when there is none. */
   readonly body: string;
+  /** A request header, or null (a repeated header counts as absent). */
+  header(name: string): string | null;
 }
 
 export type RestRoute = (request: RestRequest) => Promise<RestAnswer>;
