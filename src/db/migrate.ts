@@ -5,6 +5,8 @@ import * as keyCounts from '../../migrations/20261128020000-key-counts.js';
 import * as keyCountsSharded from '../../migrations/20261128030000-key-counts-sharded.js';
 import * as activeKeys from '../../migrations/20261128040000-active-keys.js';
 import * as principalKeyset from '../../migrations/20261201010000-principal-keyset.js';
+import * as auditReading from '../../migrations/20261201020000-audit-reading.js';
+import * as idempotency from '../../migrations/20261201020100-idempotency.js';
 import * as listingOrders from '../../migrations/20261201050000-listing-orders.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './create-db.js';
@@ -17,6 +19,8 @@ const migrations: Record<string, Migration> = {
   '20261128030000-key-counts-sharded': keyCountsSharded,
   '20261128040000-active-keys': activeKeys,
   '20261201010000-principal-keyset': principalKeyset,
+  '20261201020000-audit-reading': auditReading,
+  '20261201020100-idempotency': idempotency,
   '20261201050000-listing-orders': listingOrders,
 };
 

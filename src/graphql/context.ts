@@ -29,6 +29,8 @@ export interface Context {
   forgetKey(keyId: string): void;
   /** Bounds on creating keys, from the configuration. */
   keyLimits: KeyLimits;
+  /** A request header, or null (for `Idempotency-Key`). */
+  header(name: string): string | null;
 }
 
 export function createContext(
@@ -36,6 +38,7 @@ export function createContext(
   authenticate: () => Promise<Viewer | undefined>,
   forgetKey: (keyId: string) => void,
   keyLimits: KeyLimits,
+  header: (name: string) => string | null,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
   const loaders = new Map<string, DataLoader<unknown, unknown>>();
@@ -65,6 +68,7 @@ export function createContext(
     ownKey: async () => getOwnKey(db, await context.viewer()),
     forgetKey,
     keyLimits,
+    header,
   };
   return context;
 }
