@@ -27,11 +27,19 @@ const migrations: Record<string, Migration> = {
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /**
+ * Branches name their migrations by a timestamp given when the work begins, so one may land after
+ * a later-named one has run (20261201020000-audit-reading after 20261201050000-listing-orders):
+ * a database migrated in between still gets the earlier one. Each migration touches its own
+ * tables and indexes, so their order between branches does not matter.
+ */
+const migratorOptions = { provider, allowUnorderedMigrations: true };
+
+/**
  * Brings the schema to the latest migration; throws with the failing migration's name, or, when
  * none ran (the database could not be opened or locked), the error as it came.
  */
 export async function migrateToLatest(db: Pick<Db, 'kysely'>): Promise<string[]> {
-  const migrator = new Migrator({ db: db.kysely, provider });
+  const migrator = new Migrator({ db: db.kysely, ...migratorOptions });
   const { error, results = [] } = await migrator.migrateToLatest();
   const failed = results.find((result) => result.status === 'Error');
   if (error && !failed) throw error;
@@ -43,7 +51,7 @@ export async function migrateToLatest(db: Pick<Db, 'kysely'>): Promise<string[]>
 
 /** The migrations not yet applied to `db`, by name: none when the schema is current. */
 export async function pendingMigrations(db: Db): Promise<string[]> {
-  const known = await new Migrator({ db: db.kysely, provider }).getMigrations();
+  const known = await new Migrator({ db: db.kysely, ...migratorOptions }).getMigrations();
   return known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
 }
 
