@@ -5,7 +5,9 @@ import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { sql } from 'kysely';
 import type { RequestListener } from 'node:http';
 import { findCredentialByHash } from './api-keys/api-key.repository.js';
+import { apiKeyRotationRoutes } from './api-keys/api-key-rotation.rest.js';
 import { apiKeyRoutes } from './api-keys/api-key.rest.js';
+import { auditRoutes } from './audit/audit.rest.js';
 import { LastUsedRecorder } from './api-keys/last-used.js';
 import { KEY_EVENTS_CHANNEL } from './api-keys/key-event.js';
 import { KeyEventHub, keyEventHandlers } from './api-keys/key-event-hub.js';
@@ -21,6 +23,7 @@ import { AppError, draining, graphqlExtensions, migrationsPending, toAppError, u
 import { useAdmission } from './graphql/admission.js';
 import { useNoIntrospection } from './graphql/introspection.js';
 import { usePersistedDocuments } from './graphql/persisted-documents.js';
+import { schedulePurge } from './idempotency/idempotency.js';
 import { createContext, type Context } from './graphql/context.js';
 import { schema } from './graphql/schema.js';
 import { addressReader } from './http/client-address.js';
@@ -76,6 +79,9 @@ query FirstPage {
 
 const graphiqlHeaders = JSON.stringify({ 'X-API-Key': '' }, null, 2);
 
+/** How often answers kept for Idempotency-Key retries are purged once their 24 hours are over. */
+const IDEMPOTENCY_PURGE_MS = 10 * 60 * 1000;
+
 const missingCredentials = () =>
   new AppError('UNAUTHENTICATED', 'credentials are required', 'Send an X-API-Key header (or X-Assistant-Service-Key from the assistant service).');
 
@@ -109,6 +115,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const listener = listen(db, config.databaseDirectUrl ?? db.url, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
   const limits = rateLimits(config, telemetry);
   const replica = config.databaseReadUrl ? openReplica(config, db, telemetry, options) : undefined;
+  const purge = schedulePurge(db.kysely, IDEMPOTENCY_PURGE_MS, log);
   // Each caller's statements take turns within its share of the pool (see `Gate`); each request's
   // views report their statements to the request's record.
   const share = new FairShare<CallerDb, RequestRecord>(config.callerShare, (gate, record, caller) => {
@@ -124,7 +131,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     if (viewer?.kind === 'key') await limits.principal?.take(viewer.principalId, exchange);
     return viewer;
   };
-  const router = createRouter(apiKeyRoutes((keyId) => authenticator.forget(keyId), config), principalRoutes);
+  const forgetKey = (keyId: string) => authenticator.forget(keyId);
+  const router = createRouter(apiKeyRoutes(forgetKey, config), apiKeyRotationRoutes(forgetKey, config), principalRoutes, auditRoutes);
   const openapi = openApiDocument(router.routes);
   const pages = createDocs(openapi);
 
@@ -142,7 +150,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     // The bundled GraphiQL weighs some 50 MB in memory: load it when someone first opens it.
     renderGraphiQL: async (graphiql) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     context: ({ request, exchange }) =>
-      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), (keyId) => authenticator.forget(keyId), config, keyEvents),
+      createContext(share.for(exchange.caller, exchange.record), () => authenticate(exchange, request.headers), forgetKey, config, keyEvents, (name) => request.headers.get(name)),
     maskedErrors: { maskError: (error) => maskError(error, log) },
     plugins: [
       // First: its spans and timings cover the other plugins' work.
@@ -172,7 +180,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       const viewer = await authenticate(exchange, { get: exchange.header });
       if (!viewer) throw missingCredentials();
       const views = share.for(exchange.caller, exchange.record);
-      return runOperation(operation, { viewer, ...views, params, query: new URLSearchParams(exchange.search), body: body.toString('utf8') });
+      return runOperation(operation, {
+        viewer, ...views, params, query: new URLSearchParams(exchange.search), body: body.toString('utf8'), header: exchange.header,
+      });
     },
     graphql: (exchange, body) => graphql(exchange, body),
     log,
@@ -220,6 +230,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     close: async () => {
       keyEvents.close();
       await listener.close();
+      purge.stop();
       await lastUsed.close();
       await limits.store.close();
       await replica?.close();

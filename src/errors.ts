@@ -3,6 +3,7 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'CONFLICT'
   | 'BAD_USER_INPUT'
   | 'METHOD_NOT_ALLOWED'
   | 'NOT_ACCEPTABLE'
@@ -18,6 +19,7 @@ const statusOf: Record<ErrorCode, number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  CONFLICT: 409,
   BAD_USER_INPUT: 422,
   METHOD_NOT_ALLOWED: 405,
   NOT_ACCEPTABLE: 406,

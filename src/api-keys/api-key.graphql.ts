@@ -1,8 +1,9 @@
 import { builder } from '../graphql/builder.js';
 import { selectsField } from '../graphql/selection.js';
+import { idempotencyKeyOf } from '../idempotency/idempotency.js';
 import { PrincipalRef } from '../principals/principal.graphql.js';
 import { LISTING_COST, listingComplexity, toConnection, totalCountOf, withoutNulls } from '../graphql/connection.js';
-import { orders, type OrderName } from '../pagination/order.js';
+import { keyOrders, type KeyOrderName } from '../pagination/order.js';
 import { connectionPage, type ConnectionArgs, type KeysetPage } from '../pagination/page.js';
 import { notFound } from '../errors.js';
 import type { KeyFilterField } from './api-key.input.js';
@@ -74,7 +75,7 @@ export const ApiKeyOrder = builder.enumType('ApiKeyOrder', {
     CREATED_AT_ASC: { value: 'CREATED_AT_ASC', description: 'Oldest first.' },
     EXPIRES_AT_ASC: { value: 'EXPIRES_AT_ASC', description: 'Soonest expiry first; keys that never expire last.' },
     LAST_USED_AT_DESC: { value: 'LAST_USED_AT_DESC', description: 'Most recently used first; keys never used last. A use moves a key up the order (uses are written every few seconds), so a walk may see such a key twice or not at all.' },
-  } satisfies Record<OrderName, { value: OrderName; description: string }>,
+  } satisfies Record<KeyOrderName, { value: KeyOrderName; description: string }>,
 });
 
 /** The filter fields as this schema names them, for messages. */
@@ -102,13 +103,13 @@ export function toKeyFilter(input: FilterInput): KeyFilter {
 /** The arguments of a key listing field (`apiKeys`, `Principal.apiKeys`) beside Relay's. */
 export interface KeyListingArgs extends ConnectionArgs {
   filter?: FilterInput;
-  orderBy?: OrderName | null;
+  orderBy?: KeyOrderName | null;
 }
 
 /** The page and options a key listing field's arguments ask for, in this schema's field names. */
 export function keyListing(args: KeyListingArgs, withTotal: boolean): { page: KeysetPage; options: ListOptions } {
   return {
-    page: connectionPage(args, orders[args.orderBy ?? 'CREATED_AT_DESC']),
+    page: connectionPage(args, keyOrders[args.orderBy ?? 'CREATED_AT_DESC']),
     options: { filter: toKeyFilter(args.filter), withTotal, fieldNames: (field) => filterFieldNames[field] },
   };
 }
@@ -179,8 +180,8 @@ builder.relayMutationField(
     }),
   },
   {
-    description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service).',
-    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits),
+    description: 'Creates a key. The raw key is in this answer only. Needs api_keys:write (or the service). Safe to retry with an Idempotency-Key header.',
+    resolve: async (_parent, { input }, context) => createApiKey(context.db, await context.viewer(), input, context.keyLimits, idempotencyKeyOf(context.header)),
   },
   {
     description: 'The key just created, and its raw value.',

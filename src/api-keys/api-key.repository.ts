@@ -88,10 +88,14 @@ interface PageValues extends Record<string, unknown> {
 
 const pageStatements = new StatementCache<PageValues>();
 
-const sortColumns = { createdAt: 'created_at', expiresAt: 'expires_at', lastUsedAt: 'last_used_at' } as const satisfies Record<SortField, string>;
+const sortColumns: Partial<Record<SortField, 'created_at' | 'expires_at' | 'last_used_at'>> = { createdAt: 'created_at', expiresAt: 'expires_at', lastUsedAt: 'last_used_at' };
 
-/** `order` over the keys table; each has its indexes (see the migrations). */
-const keysetOrder = (order: Order): KeysetOrder<'api_keys'> => ({ ...order, table: 'api_keys', column: sortColumns[order.field], id: 'id' });
+/** `order` over the keys table; each has its indexes (see the migrations). Keys have no other listing's order (the audit trail's). */
+function keysetOrder(order: Order): KeysetOrder<'api_keys'> {
+  const column = sortColumns[order.field];
+  if (column === undefined) throw new Error(`keys are not listed in the ${order.name} order`);
+  return { ...order, table: 'api_keys', column, id: 'id' };
+}
 
 /** The scope's filters bound as values, each by its name (a range's bounds as `createdAtGte` …). */
 const slottedFilters = ['principalId', 'pactId', 'delegationId', 'isRevoked', 'nameContains', 'hasScope'] as const;
@@ -403,4 +407,39 @@ export function findKeyStates(db: Kysely<Database>, ids: readonly string[]): Pro
     .select(sql<boolean>`coalesce(expires_at <= now(), false)`.as('expired'))
     .where(sql<boolean>`id = any(${[...ids]}::uuid[])`)
     .execute();
+}
+
+/** A key as the listing shows it, and whether it is neither revoked nor expired right now. */
+export type UsableKeyRow = ApiKeyRow & { usable: boolean };
+
+/**
+ * Locks keys in id order until the transaction ends (`for no key update`, which inserting keys of
+ * their principal does not wait for), so that two writers locking the same pair cannot deadlock;
+ * then returns the one key `id` in `scope`, or undefined.
+ *
+ * @example
+ * // select id from api_keys where id in ($1, $2) order by id for no key update
+ * // select …, not is_revoked and … as usable from api_keys where principal_id = $3 and id = $1
+ */
+export async function lockKeys(db: Kysely<Database>, scope: KeyScope, id: string, alsoLock: readonly string[] = []): Promise<UsableKeyRow | undefined> {
+  await db.selectFrom('api_keys').select('id').where('id', 'in', [id, ...alsoLock]).orderBy('id').forNoKeyUpdate().execute();
+  return selectColumns(scoped(db, scope)).select(active.as('usable')).where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Ends a key's life after `graceSeconds`: its `expires_at` becomes now + grace, never later than
+ * it was; with no grace it is also revoked, `revoked_at` keeping any first value.
+ *
+ * @example
+ * // update api_keys set expires_at = least(expires_at, now() + $1 * interval '1 second'), updated_at = now()
+ * //   [, is_revoked = true, revoked_at = coalesce(revoked_at, now())] where id = $2 returning …
+ */
+export function retireKey(db: Kysely<Database>, id: string, graceSeconds: number): Promise<ApiKeyRow> {
+  const revoked = graceSeconds === 0 ? { is_revoked: true, revoked_at: sql<string>`coalesce(revoked_at, now())` } : {};
+  return db
+    .updateTable('api_keys')
+    .set({ ...revoked, expires_at: sql<string>`least(expires_at, now() + ${graceSeconds}::integer * interval '1 second')`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .returning(columns)
+    .executeTakeFirstOrThrow();
 }

@@ -6,6 +6,7 @@ import { operation, type RouteTable } from '../http/rest.js';
 import { orNull, timestampField, uuidField } from '../http/schema-fields.js';
 import { nameField } from '../input/name.js';
 import { booleanParameter, uuidParameter } from '../input/request-schema.js';
+import { idempotencyHeaders, idempotencyRefusals, replayedHeaders, replayedHeaderSpec, withCredential } from '../idempotency/idempotency.js';
 import { MAX_SCOPES, scopePattern } from './api-key.input.js';
 import { createApiKey, getApiKey, listApiKeys, revokeApiKey, type ApiKey, type KeyFilter, type KeyLimits } from './api-key.service.js';
 
@@ -118,39 +119,43 @@ const createBody = z.strictObject({
   delegation_id: optionalUuid('The delegation the key acts under.'),
 }).meta({ id: 'CreateApiKeyRequest', description: '`null` means the same as leaving an optional field out.' });
 
-const createdKeySchema = z.strictObject({
+export const createdKeySchema = z.strictObject({
   api_key: apiKeyReadSchema,
   raw_key: z.string().regex(/^ak_[A-Za-z0-9_-]{43}$/).meta({ description: 'The key itself: shown in this answer only, never again (the gateway keeps its sha256).' }),
 }).meta({ id: 'CreatedApiKey' });
 
-/** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again. */
+/** `POST /api/v1/api-keys`: 201 with the key and its raw value, which is never shown again but to a retry with its `Idempotency-Key`. */
 const createApiKeyOperation = (limits: KeyLimits) => operation({
   operationId: 'createApiKey',
   summary: 'Create an API key',
-  description: 'Mints a key for a principal and answers its raw value once, with `Cache-Control: no-store`. A key can never mint more than it holds: no scope it lacks, no other pact, no later expiry.',
+  description: 'Mints a key for a principal and answers its raw value once, with `Cache-Control: no-store`. A key can never mint more than it holds: no scope it lacks, no other pact, no later expiry. Safe to retry with an `Idempotency-Key`.',
   tag: 'API keys',
   callers: 'key or service',
   authorize: (viewer) => requireScope(viewer, 'api_keys:write'),
   body: createBody,
-  responses: { 201: { description: 'The new key, with its raw value.', schema: envelopeSchema(createdKeySchema) } },
+  headers: idempotencyHeaders,
+  responses: {
+    201: { description: 'The new key, with its raw value (again, for a retry with the same `Idempotency-Key`).', schema: envelopeSchema(createdKeySchema), headers: replayedHeaderSpec },
+  },
   errors: {
     403: 'The key lacks the `api_keys:write` scope, or asks for more than it holds: a scope it lacks, `*` without holding `*`, or another pact.',
-    422: 'A body that is not a JSON object, holds an unknown field or a wrong type, or breaks a rule: `name` 1..255 characters, `scopes` at most 50 of the form `resource:action`, `expires_at` a zoned date-time in the future and no later than the creating key\'s, uuids; a missing or unknown `principal_id` from the service; a principal already holding the most active keys.',
+    409: idempotencyRefusals[409],
+    422: `A body that is not a JSON object, holds an unknown field or a wrong type, or breaks a rule: \`name\` 1..255 characters, \`scopes\` at most 50 of the form \`resource:action\`, \`expires_at\` a zoned date-time in the future and no later than the creating key's, uuids; a missing or unknown \`principal_id\` from the service; a principal already holding the most active keys; ${idempotencyRefusals[422]}.`,
   },
-  async handle({ db, viewer, body }) {
-    const { apiKey, rawKey } = await createApiKey(db, viewer, {
+  async handle({ db, viewer, body, headers, header }) {
+    const { apiKey, rawKey, replayed } = await createApiKey(db, viewer, {
       name: body.name,
       scopes: body.scopes,
       expiresAt: body.expires_at,
       principalId: body.principal_id,
       pactId: body.pact_id,
       delegationId: body.delegation_id,
-    }, limits);
-    return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201 });
+    }, limits, withCredential(headers['Idempotency-Key'], header));
+    return envelope({ api_key: toApiKeyRead(apiKey), raw_key: rawKey }, null, { status: 201, headers: replayedHeaders(replayed) });
   },
 });
 
-const keyIdParams = z.strictObject({ id: z.string().meta({ format: 'uuid', description: 'The key\'s id (REST `id`, GraphQL `keyId`).' }) });
+export const keyIdParams = z.strictObject({ id: z.string().meta({ format: 'uuid', description: 'The key\'s id (REST `id`, GraphQL `keyId`).' }) });
 
 /** `GET /api/v1/api-keys/{id}`. */
 const getApiKeyOperation = operation({

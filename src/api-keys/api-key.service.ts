@@ -11,6 +11,7 @@ import type { FieldNames } from '../input/name.js';
 import { requireScope, type Viewer } from '../auth/viewer.js';
 import { recordAuditEvent } from '../audit/audit.repository.js';
 import { lockPrincipal } from '../principals/principal.repository.js';
+import { replayable, type IdempotencyKey } from '../idempotency/idempotency.js';
 import { isUuid } from '../uuid.js';
 import {
   countActiveKeys, countKeys, countsRows, findKeyPage, findKeyPagesOfPrincipals, findKeysByIds, findKeysByPrefix, findMinter, insertKey, revokeKey, revokeKeys, type KeyScope, type Minter,
@@ -34,8 +35,8 @@ export interface ApiKey {
   updatedAt: string;
   delegationId: string | null;
   pactId: string | null;
-  /** Where the key stands in every listing order. */
-  position: Required<Position>;
+  /** Where the key stands in every order of the key listing. */
+  position: Required<Omit<Position, 'occurredAt'>>;
 }
 
 /** What a caller narrows a listing by, as sent; `listApiKeys` checks the values. */
@@ -167,8 +168,10 @@ export async function findApiKeysByPrefix(db: Kysely<Database>, viewer: Viewer, 
 
 export interface CreatedApiKey {
   apiKey: ApiKey;
-  /** Shown in this one answer and never again. */
+  /** Shown in this one answer and never again (but to a retry with the same Idempotency-Key). */
   rawKey: string;
+  /** Set when this is the kept answer of an earlier request with the same Idempotency-Key. */
+  replayed?: true;
 }
 
 /** What the new key gets once the caller's limits are applied. */
@@ -189,12 +192,20 @@ export interface KeyLimits {
  * Creates a key for the service (any principal, `*` by default) or for a key's own principal,
  * never beyond what the minting key holds, nor past `limits.maxActiveKeysPerPrincipal`. The
  * principal's row is locked first, so concurrent creates for one principal count in turn and
- * cannot overshoot the bound together. The audit row commits with the key.
+ * cannot overshoot the bound together. The audit row commits with the key, and so does the kept
+ * answer for retries with the same `idempotency` key (see `replayable`).
  */
-export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request: CreateApiKeyRequest, limits: KeyLimits): Promise<CreatedApiKey> {
+export async function createApiKey(
+  db: Kysely<Database>,
+  viewer: Viewer,
+  request: CreateApiKeyRequest,
+  limits: KeyLimits,
+  idempotency?: IdempotencyKey,
+): Promise<CreatedApiKey> {
   requireScope(viewer, 'api_keys:write');
-  const input = validateNewApiKey(request);
-  return db.transaction().execute(async (trx) => {
+  // Validated within: a retry is answered as the first request was, even once its expires_at has passed.
+  return db.transaction().execute((trx) => replayable(trx, idempotency, { operation: 'createApiKey', values: request }, async () => {
+    const input = validateNewApiKey(request);
     const grant = viewer.kind === 'service' ? await serviceGrant(trx, input) : keyGrant(await findMinter(trx, viewer.keyId), viewer.principalId, input);
     if (viewer.kind !== 'service') await lockPrincipal(trx, grant.principalId);
     await requireRoomForKey(trx, grant.principalId, limits.maxActiveKeysPerPrincipal);
@@ -210,16 +221,21 @@ export async function createApiKey(db: Kysely<Database>, viewer: Viewer, request
       delegation_id: input.delegationId ?? null,
     });
     const key = toApiKey(row);
-    await recordAuditEvent(trx, viewer, {
-      action: 'api_key.created',
-      targetType: 'api_key',
-      targetId: key.id,
-      details: {
-        principal_id: key.principalId, name: key.name, scopes: key.scopes, expires_at: key.expiresAt,
-        pact_id: key.pactId, delegation_id: key.delegationId,
-      },
-    });
+    await recordKeyCreated(trx, viewer, key);
     return { apiKey: key, rawKey: secret.rawKey };
+  }));
+}
+
+/** The audit row of a new key: what it got, never its secret; `extra` adds to the details. */
+export function recordKeyCreated(db: Kysely<Database>, viewer: Viewer, key: ApiKey, extra: Record<string, unknown> = {}): Promise<void> {
+  return recordAuditEvent(db, viewer, {
+    action: 'api_key.created',
+    targetType: 'api_key',
+    targetId: key.id,
+    details: {
+      principal_id: key.principalId, name: key.name, scopes: key.scopes, expires_at: key.expiresAt,
+      pact_id: key.pactId, delegation_id: key.delegationId, ...extra,
+    },
   });
 }
 
@@ -240,7 +256,7 @@ async function serviceGrant(db: Kysely<Database>, input: NewApiKeyInput): Promis
 }
 
 /** 422 when the principal already holds `max` keys that are neither revoked nor expired. */
-async function requireRoomForKey(db: Kysely<Database>, principalId: string, max: number): Promise<void> {
+export async function requireRoomForKey(db: Kysely<Database>, principalId: string, max: number): Promise<void> {
   if ((await countActiveKeys(db, principalId, max)) < max) return;
   throw badInput(
     `principal ${principalId} already holds the most active keys (neither revoked nor expired) one may hold: ${max}`,
@@ -248,19 +264,30 @@ async function requireRoomForKey(db: Kysely<Database>, principalId: string, max:
   );
 }
 
-/** A key mints for its own principal (a `principal_id` in the request is ignored), within its pact, scopes and lifetime. */
-function keyGrant(minter: Minter | undefined, principalId: string, input: NewApiKeyInput): Grant {
+/** The minting key, unless it was revoked or expired since it authenticated (401). */
+export function requireUsableMinter(minter: Minter | undefined): Minter {
   if (!minter?.usable) {
     throw new AppError('UNAUTHENTICATED', 'the API key is unknown, revoked or expired', 'Check the X-API-Key header, or create a new key.');
   }
-  if (minter.pact_id !== null && input.pactId !== undefined && input.pactId !== minter.pact_id) {
-    throw new AppError('FORBIDDEN', `this API key is bound to pact ${minter.pact_id} and can only create keys of that pact`, 'Leave pact_id out (the new key gets this key\'s pact), or use a key of the other pact.');
-  }
-  const scopes = input.scopes ?? minter.scopes;
+  return minter;
+}
+
+/** 403 unless the minter holds every one of `scopes`: no key grants a scope it lacks, and `*` comes only from `*`. */
+export function requireGrantableScopes(minter: Minter, scopes: readonly string[]): void {
   const lacking = scopes.find((scope) => !minter.scopes.includes('*') && !minter.scopes.includes(scope));
   if (lacking !== undefined) {
     throw new AppError('FORBIDDEN', `this API key cannot grant the ${lacking} scope, which it does not hold`, `Grant only scopes this key holds (${minter.scopes.join(', ') || 'none'}); "*" comes only from a "*" key.`);
   }
+}
+
+/** A key mints for its own principal (a `principal_id` in the request is ignored), within its pact, scopes and lifetime. */
+function keyGrant(found: Minter | undefined, principalId: string, input: NewApiKeyInput): Grant {
+  const minter = requireUsableMinter(found);
+  if (minter.pact_id !== null && input.pactId !== undefined && input.pactId !== minter.pact_id) {
+    throw new AppError('FORBIDDEN', `this API key is bound to pact ${minter.pact_id} and can only create keys of that pact`, 'Leave pact_id out (the new key gets this key\'s pact), or use a key of the other pact.');
+  }
+  const scopes = input.scopes ?? minter.scopes;
+  requireGrantableScopes(minter, scopes);
   let expiresAt = input.expiresAt?.utc ?? null;
   // A minter that never expires (null or infinity) sets no limit.
   const mortal = minter.expires_at !== null && minter.expires_at !== 'infinity';
@@ -319,4 +346,4 @@ export async function revokePrincipalKeys(db: Kysely<Database>, viewer: Viewer, 
     ? b.id.localeCompare(a.id) : b.position.createdAt.localeCompare(a.position.createdAt)));
 }
 
-const keyNotFound = (keyId: string) => notFound(`API key ${JSON.stringify(keyId.slice(0, 40))}`);
+export const keyNotFound = (keyId: string) => notFound(`API key ${JSON.stringify(keyId.slice(0, 40))}`);

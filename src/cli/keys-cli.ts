@@ -10,11 +10,15 @@ import { AppError, toAppError } from '../errors.js';
 import { operatorViewer } from '../auth/viewer.js';
 import { validateNewApiKey, type ApiKeyField } from '../api-keys/api-key.input.js';
 import { toApiKeyRead } from '../api-keys/api-key.rest.js';
+import { toAuditEventRead } from '../audit/audit.rest.js';
+import { listAuditEvents, validateAuditFilter, type AuditEntry } from '../audit/audit.service.js';
 import {
   createApiKey, findApiKeysByPrefix, getApiKey, listApiKeys, revokeApiKey, revokePrincipalKeys, type ApiKey,
 } from '../api-keys/api-key.service.js';
+import { MAX_GRACE_PERIOD_SECONDS, rotateApiKey, validateGracePeriod } from '../api-keys/api-key-rotation.service.js';
 import { KEY_PREFIX_LENGTH } from '../api-keys/raw-key.js';
 import { decodeCursor } from '../pagination/cursor.js';
+import { newestEventFirst, newestFirst, type Order } from '../pagination/order.js';
 import { listPage, MAX_PAGE_SIZE } from '../pagination/page.js';
 import { toPrincipalRead } from '../principals/principal.rest.js';
 import {
@@ -160,6 +164,30 @@ const commands: Record<string, Command> = {
       };
     },
   },
+  'rotate-key': {
+    summary: 'replace a key with a new one of the same values, printing the new raw key once',
+    usage: 'rotate-key KEY_ID --grace-period-seconds 0..604800 [--json]',
+    details: 'The new key has the old one\'s principal, name, scopes, pact, delegation and expiry. The old key keeps working for the\n' +
+      'grace period (its expiry becomes now + grace, never later than it was); 0 revokes it at once. The raw key goes alone\n' +
+      'to stdout, both keys\' rows to stderr; with --json, {"api_key": …, "raw_key": …, "replaced_api_key": …} goes to stdout.',
+    options: { 'grace-period-seconds': { type: 'string' }, ...common },
+    positionals: 1,
+    prepare(values, [keyId]) {
+      if (keyId === undefined) throw usage('rotate-key needs the id of the key');
+      const grace = required(values, 'grace-period-seconds');
+      if (!/^\d{1,7}$/.test(grace)) throw usage(`--grace-period-seconds must be a whole number of seconds from 0 to ${MAX_GRACE_PERIOD_SECONDS}, got "${grace.slice(0, 40)}"`);
+      const gracePeriodSeconds = validateGracePeriod(Number(grace), '--grace-period-seconds');
+      return async (db, io, config) => {
+        const rotated = await rotateApiKey(db.kysely, operatorViewer, keyId, { gracePeriodSeconds }, config, () => {});
+        if (values.json) {
+          return json(io, { api_key: toApiKeyRead(rotated.apiKey), raw_key: rotated.rawKey, replaced_api_key: toApiKeyRead(rotated.replacedApiKey) });
+        }
+        keyTable({ out: io.err, err: io.err }, [rotated.apiKey, rotated.replacedApiKey]);
+        io.err(`The replacement's raw key is shown this once (the old key ${rotated.replacedApiKey.isRevoked ? 'is revoked' : `works until ${rotated.replacedApiKey.expiresAt}`}):`);
+        io.out(rotated.rawKey);
+      };
+    },
+  },
   'revoke-principal-keys': {
     summary: 'revoke every key of a principal for good',
     usage: 'revoke-principal-keys --principal ID_OR_EXTERNAL_ID [--json]',
@@ -174,6 +202,39 @@ const commands: Record<string, Command> = {
         if (revoked.length === 0) return io.err(`No key of principal ${principal} was left to revoke.`);
         keyTable(io, revoked);
         io.err(`Revoked ${revoked.length} key${revoked.length === 1 ? '' : 's'} of principal ${principal}.`);
+      };
+    },
+  },
+  audit: {
+    summary: 'read the audit trail, newest first',
+    usage: 'audit [--action ACTION] [--actor-type service|key|operator] [--actor-key-id UUID] [--target-type api_key|principal] [--target-id UUID] [--since ISO_8601] [--until ISO_8601] [--limit 1..200] [--after CURSOR] [--json]',
+    details: 'Every event: who (actor), what (action), to which key or principal (target), when, and what changed (never a secret).\n' +
+      '--since is included, --until is not. When more events follow, stderr ends with the command for the next page;\n' +
+      'with --json, stdout is {"events": […], "has_more": …, "after": CURSOR}, each event as GET /api/v1/audit-events shows it.',
+    options: {
+      action: { type: 'string' }, 'actor-type': { type: 'string' }, 'actor-key-id': { type: 'string' }, 'target-type': { type: 'string' },
+      'target-id': { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' }, after: { type: 'string' }, ...common,
+    },
+    prepare(values) {
+      const limit = pageSize(values, 20);
+      const after = cursor(values, 'audit', newestEventFirst);
+      const filter = {
+        action: values.action as string | undefined,
+        actorType: values['actor-type'] as string | undefined,
+        actorKeyId: values['actor-key-id'] as string | undefined,
+        targetType: values['target-type'] as string | undefined,
+        targetId: values['target-id'] as string | undefined,
+        since: values.since as string | undefined,
+        until: values.until as string | undefined,
+      };
+      validateAuditFilter(filter);
+      return async (db, io) => {
+        const page = await listAuditEvents(primaryReads(db.kysely), operatorViewer, listPage({ limit, after }, newestEventFirst), filter);
+        if (values.json) return json(io, { events: page.items.map(toAuditEventRead), has_more: page.hasNext, after: page.endCursor });
+        if (page.items.length === 0) io.err('No events.');
+        else auditTable(io, page.items);
+        const kept = ['action', 'actor-type', 'actor-key-id', 'target-type', 'target-id', 'since', 'until', 'limit'];
+        if (page.hasNext) io.err(`More: npm run keys -- ${nextPage('audit', values, page.endCursor!, kept)}`);
       };
     },
   },
@@ -224,10 +285,10 @@ function pageSize(values: Values, fallback: number): number {
   return limit;
 }
 
-/** The `--after` cursor, checked; a cursor of another listing is refused when it is used. */
-function cursor(values: Values, command: string): string | undefined {
+/** The `--after` cursor, checked, of the listing's `order`. */
+function cursor(values: Values, command: string, order: Order = newestFirst): string | undefined {
   const after = values.after as string | undefined;
-  if (after !== undefined) decodeCursor(after, '--after', { suggestion: `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.` });
+  if (after !== undefined) decodeCursor(after, '--after', { order, suggestion: `Pass the cursor exactly as the "More: ${command} --after …" line or the "after" field of --json printed it.` });
   return after;
 }
 
@@ -270,6 +331,13 @@ function keyTable(io: Io, keys: ApiKey[]): void {
   table(io, ['ID', 'PREFIX', 'PRINCIPAL', 'NAME', 'SCOPES', 'STATE', 'EXPIRES', 'REVOKED', 'LAST USED', 'CREATED'], keys.map((key) => [
     key.id, key.keyPrefix, key.principalId, JSON.stringify(key.name), key.scopes.join(',') || '-', keyState(key),
     key.expiresAt ?? 'never', key.revokedAt ?? '-', key.lastUsedAt ?? 'never', key.createdAt,
+  ]));
+}
+
+function auditTable(io: Io, events: AuditEntry[]): void {
+  table(io, ['OCCURRED', 'ACTION', 'ACTOR', 'TARGET', 'DETAILS'], events.map((event) => [
+    event.occurredAt, event.action, event.actorKeyId === null ? event.actorType : `key ${event.actorKeyId}`,
+    `${event.targetType} ${event.targetId}`, JSON.stringify(event.details),
   ]));
 }
 

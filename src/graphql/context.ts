@@ -32,6 +32,8 @@ export interface Context {
   keyLimits: KeyLimits;
   /** This process's `keyEvents` subscriptions. */
   keyEvents: KeyEventHub;
+  /** A request header, or null (for `Idempotency-Key`). */
+  header(name: string): string | null;
 }
 
 export function createContext(
@@ -40,6 +42,7 @@ export function createContext(
   forgetKey: (keyId: string) => void,
   keyLimits: KeyLimits,
   keyEvents: KeyEventHub,
+  header: (name: string) => string | null,
 ): Context {
   let viewer: Promise<Viewer> | undefined;
   const loaders = new Map<string, DataLoader<unknown, unknown>>();
@@ -70,6 +73,7 @@ export function createContext(
     forgetKey,
     keyLimits,
     keyEvents,
+    header,
   };
   return context;
 }

@@ -4,8 +4,10 @@ import { builder } from './builder.js';
 import '../principals/principal.graphql.js';
 import '../api-keys/api-key.graphql.js';
 import '../api-keys/principal-api-keys.graphql.js';
+import '../api-keys/api-key-rotation.graphql.js';
 import '../auth/viewer.graphql.js';
 import '../api-keys/key-event.graphql.js';
+import '../audit/audit.graphql.js';
 
 type IdResolver = GraphQLFieldResolver<unknown, unknown>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { integerParameter } from '../input/request-schema.js';
 import type { Listing } from '../pagination/listing.js';
+import type { Order } from '../pagination/order.js';
 import { DEFAULT_PAGE_SIZE, listPage, MAX_OFFSET, MAX_PAGE_SIZE, type Page } from '../pagination/page.js';
 import { envelope, envelopeSchema, type RestAnswer } from './envelope.js';
 import type { ResponseSpec } from './rest.js';
@@ -23,9 +24,9 @@ export const pageQuery = {
 /** The paging parameters as `pageQuery` read them. */
 export type PageQuery = { after?: string; before?: string; offset?: bigint; limit?: bigint };
 
-/** The page the paging parameters ask for (see `listPage`); 422 when a range or a cursor is wrong. */
-export const queryPage = ({ after, before, offset, limit }: PageQuery): Page =>
-  listPage({ after, before, offset, limit: limit === undefined ? undefined : Number(limit) });
+/** The page the paging parameters ask for, in `order` (see `listPage`); 422 when a range or a cursor is wrong. */
+export const queryPage = ({ after, before, offset, limit }: PageQuery, order?: Order): Page =>
+  listPage({ after, before, offset, limit: limit === undefined ? undefined : Number(limit) }, order);
 
 /** A listing's `meta`, as the seed names it. */
 export const listingMetaSchema = z.strictObject({

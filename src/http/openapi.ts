@@ -87,8 +87,9 @@ function describeOperation(template: string, operation: AnyOperation, convert: (
   if (undeclared.length) throw new Error(`${operation.operationId}: describe the path parameters ${undeclared.join(', ')} in its params schema`);
   const parameters = [
     ...names.map((name) => parameter(name, 'path', pathShape[name] as z.ZodType, true, convert)),
-    ...Object.entries(operation.query?.shape ?? {}).map(([name, field]) =>
-      parameter(name, 'query', field as z.ZodType, !(field as z.ZodType).safeParse(undefined).success, convert)),
+    ...(['query', 'header'] as const).flatMap((location) =>
+      Object.entries((location === 'query' ? operation.query : operation.headers)?.shape ?? {}).map(([name, field]) =>
+        parameter(name, location, field as z.ZodType, !(field as z.ZodType).safeParse(undefined).success, convert))),
   ];
   const responses: Json = {};
   for (const [status, response] of Object.entries(operation.responses)) {
@@ -119,8 +120,8 @@ function describeOperation(template: string, operation: AnyOperation, convert: (
   };
 }
 
-/** A path or query parameter: its description and deprecation belong to the parameter, the rest to its schema. */
-function parameter(name: string, location: 'path' | 'query', field: z.ZodType, required: boolean, convert: (schema: z.ZodType, io: 'input' | 'output') => Json): Json {
+/** A path, query or header parameter: its description and deprecation belong to the parameter, the rest to its schema. */
+function parameter(name: string, location: 'path' | 'query' | 'header', field: z.ZodType, required: boolean, convert: (schema: z.ZodType, io: 'input' | 'output') => Json): Json {
   const { description, deprecated, ...schema } = convert(field, 'input');
   return { name, in: location, required, ...(description !== undefined && { description }), ...(deprecated !== undefined && { deprecated }), schema };
 }

@@ -4,11 +4,11 @@ import type { Viewer } from '../auth/viewer.js';
 import type { Database } from '../db/database.js';
 import type { Reads } from '../db/reads.js';
 import { AppError } from '../errors.js';
-import { parseJsonBody, parseQuery } from '../input/request-schema.js';
+import { parseHeaders, parseJsonBody, parseQuery } from '../input/request-schema.js';
 import type { RestAnswer } from './envelope.js';
 
 /** What an operation's handler is given: the caller, its views of the database, and the request read by its schemas. */
-export interface RestRequest<Query = undefined, Body = undefined> {
+export interface RestRequest<Query = undefined, Body = undefined, Headers = undefined> {
   readonly viewer: Viewer;
   readonly db: Kysely<Database>;
   /** Where its listings and lookups read (a replica, when there is one). */
@@ -19,6 +19,10 @@ export interface RestRequest<Query = undefined, Body = undefined> {
   readonly query: Query;
   /** The JSON body as the operation's `body` schema read it. */
   readonly body: Body;
+  /** The request headers the operation's `headers` schema reads, as it read them. */
+  readonly headers: Headers;
+  /** Any request header, or null (a repeated header counts as absent): the credential, for `Idempotency-Key`. */
+  header(name: string): string | null;
 }
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -41,7 +45,11 @@ export type OperationErrors = Partial<Record<403 | 404 | 409 | 422, string>>;
  * A REST operation: its handler together with the schemas that read its request and what
  * `/openapi.json` says of it. Adding a route is adding one of these to a feature's route table.
  */
-export interface RestOperation<Query extends z.ZodObject | undefined = undefined, Body extends z.ZodObject | undefined = undefined> {
+export interface RestOperation<
+  Query extends z.ZodObject | undefined = undefined,
+  Body extends z.ZodObject | undefined = undefined,
+  Headers extends z.ZodObject | undefined = undefined,
+> {
   /** The upstream generated client's method name, e.g. `listApiKeys`. */
   operationId: string;
   summary: string;
@@ -54,18 +62,26 @@ export interface RestOperation<Query extends z.ZodObject | undefined = undefined
   query?: Query;
   /** The JSON body: unknown fields are refused. Without one, the body is ignored. */
   body?: Body;
+  /** Request headers the operation takes, by their names as documented (`Idempotency-Key`); others are not read. */
+  headers?: Headers;
   /** The 403 rule, run before the query and the body are read: credentials (401), then this (403), then the request (422). */
   authorize?: (viewer: Viewer) => void;
   responses: Readonly<Record<number, ResponseSpec>>;
   errors: OperationErrors;
-  handle(request: RestRequest<Query extends z.ZodObject ? z.output<Query> : undefined, Body extends z.ZodObject ? z.output<Body> : undefined>): Promise<RestAnswer>;
+  handle(request: RestRequest<Parsed<Query>, Parsed<Body>, Parsed<Headers>>): Promise<RestAnswer>;
 }
 
-/** An operation whatever its schemas, as route tables hold them. */
-export type AnyOperation = RestOperation<any, any>;
+type Parsed<Schema> = Schema extends z.ZodObject ? z.output<Schema> : undefined;
 
-/** Declares an operation, typing its handler's `query` and `body` by its schemas. */
-export const operation = <Query extends z.ZodObject | undefined = undefined, Body extends z.ZodObject | undefined = undefined>(spec: RestOperation<Query, Body>) => spec;
+/** An operation whatever its schemas, as route tables hold them. */
+export type AnyOperation = RestOperation<any, any, any>;
+
+/** Declares an operation, typing its handler's `query`, `body` and `headers` by its schemas. */
+export const operation = <
+  Query extends z.ZodObject | undefined = undefined,
+  Body extends z.ZodObject | undefined = undefined,
+  Headers extends z.ZodObject | undefined = undefined,
+>(spec: RestOperation<Query, Body, Headers>) => spec;
 
 /** Operations by path (`/api/v1/api-keys/{id}`) and method; features register theirs with `createRouter`. */
 export type RouteTable = Record<string, Partial<Record<Method, AnyOperation>>>;
@@ -73,13 +89,16 @@ export type RouteTable = Record<string, Partial<Record<Method, AnyOperation>>>;
 /** Runs an operation for an authenticated caller: its 403 rule, then its schemas, then its handler. */
 export function runOperation(
   operation: AnyOperation,
-  request: { viewer: Viewer; db: Kysely<Database>; reads: Reads; params: Record<string, string>; query: URLSearchParams; body: string },
+  request: {
+    viewer: Viewer; db: Kysely<Database>; reads: Reads; params: Record<string, string>; query: URLSearchParams; body: string; header(name: string): string | null;
+  },
 ): Promise<RestAnswer> {
-  const { viewer, db, reads, params } = request;
+  const { viewer, db, reads, params, header } = request;
   operation.authorize?.(viewer);
   const query = operation.query ? parseQuery(operation.query, request.query) : undefined;
   const body = operation.body ? parseJsonBody(operation.body, request.body) : undefined;
-  return operation.handle({ viewer, db, reads, params, query, body });
+  const headers = operation.headers ? parseHeaders(operation.headers, header) : undefined;
+  return operation.handle({ viewer, db, reads, params, query, body, headers, header });
 }
 
 export interface MatchedRoute {

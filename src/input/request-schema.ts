@@ -9,7 +9,7 @@ import { requireUuid } from '../uuid.js';
  */
 
 /** Where a schema reads from, for the messages. */
-type RequestPart = 'query' | 'body';
+type RequestPart = 'query' | 'body' | 'headers';
 
 /** What a validator's `AppError` leaves on its issue, to be answered as it was thrown. */
 interface Refusal {
@@ -60,6 +60,18 @@ export function parseJsonBody<Schema extends z.ZodObject>(schema: Schema, text: 
     throw badInput('the body is not valid JSON', `Send a JSON object with content-type application/json, e.g. {"${fieldsOf(schema)[0]}": "…"}.`);
   }
   return parseWith(schema, body, 'body');
+}
+
+/**
+ * The request headers `schema` names (as documented, e.g. `Idempotency-Key`), read with it; an
+ * absent one is undefined. Headers it does not name are not its business, so none is refused.
+ */
+export function parseHeaders<Schema extends z.ZodObject>(schema: Schema, header: (name: string) => string | null): z.output<Schema> {
+  const values = Object.fromEntries(fieldsOf(schema).flatMap((name) => {
+    const value = header(name.toLowerCase());
+    return value === null ? [] : [[name, value]];
+  }));
+  return parseWith(schema, values, 'headers');
 }
 
 function parseWith<Schema extends z.ZodObject>(schema: Schema, value: unknown, part: RequestPart): z.output<Schema> {

@@ -57,10 +57,10 @@ export interface ListParams {
 }
 
 /**
- * The REST listing's parameters: `after` pages forward, `before` backward (still newest first),
- * and any `offset` (even 0) selects the deprecated offset mode.
+ * The REST listing's parameters in `order`: `after` pages forward, `before` backward (still in
+ * `order`), and any `offset` (even 0) selects the deprecated offset mode, newest first.
  */
-export function listPage(params: ListParams): Page {
+export function listPage(params: ListParams, order: Order = newestFirst): Page {
   const limit = params.limit ?? DEFAULT_PAGE_SIZE;
   if (limit < 1 || limit > MAX_PAGE_SIZE) {
     throw badInput(`limit must be between 1 and ${MAX_PAGE_SIZE}, got ${limit}`, `Ask for at most ${MAX_PAGE_SIZE} keys and follow meta.after for more.`);
@@ -79,11 +79,11 @@ export function listPage(params: ListParams): Page {
   }
   return {
     kind: 'keyset',
-    order: newestFirst,
+    order,
     limit,
     fromEnd: params.before !== undefined,
     bothWays: false,
-    after: params.after !== undefined ? decodeCursor(params.after, 'after') : undefined,
-    before: params.before !== undefined ? decodeCursor(params.before, 'before') : undefined,
+    after: params.after !== undefined ? decodeCursor(params.after, 'after', { order }) : undefined,
+    before: params.before !== undefined ? decodeCursor(params.before, 'before', { order }) : undefined,
   };
 }

@@ -182,6 +182,22 @@ describe('keyEvents over Server-Sent Events', () => {
     expect(await subscriber.quiet(50)).toBe(true);
   });
 
+  it('sends ROTATED from a rotation through the gateway, to the rotated key\'s subscribers, within the bound', async () => {
+    const subscriber = await subscribed(asKey(reader), { filter: { kinds: ['ROTATED'] } });
+    const old = await insertKey(app.db, principal);
+    let replacement = '';
+    const at = await committed(async () => {
+      const answer = await app.rest(`/api/v1/api-keys/${old.id}/rotate`, { ...asService, 'content-type': 'application/json' }, {
+        method: 'POST', body: JSON.stringify({ grace_period_seconds: 60 }),
+      });
+      expect(answer.status).toBe(201);
+      replacement = (answer.body as { result: { api_key: { id: string } } }).result.api_key.id;
+    });
+    const received = await subscriber.next();
+    expect(event(received)).toMatchObject({ kind: 'ROTATED', keyId: old.id, replacementKeyId: replacement });
+    expect(received.at - at).toBeLessThan(BOUND_MS);
+  });
+
   it('ends a subscription when its own key is revoked: the REVOKED event, then UNAUTHENTICATED, then complete', async () => {
     const own = await insertKey(app.db, principal, { scopes: ['api_keys:read', 'api_keys:write'] });
     const subscriber = await subscribed(asKey(own.rawKey));

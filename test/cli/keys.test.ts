@@ -53,7 +53,7 @@ describe('npm run keys', () => {
   it('explains itself', async () => {
     const overview = await cli('--help');
     expect(overview.code).toBe(0);
-    const commands = ['create-principal', 'create-key', 'list-keys', 'show-key', 'revoke-key', 'revoke-principal-keys', 'list-principals'];
+    const commands = ['create-principal', 'create-key', 'list-keys', 'show-key', 'revoke-key', 'rotate-key', 'revoke-principal-keys', 'audit', 'list-principals'];
     expect(overview.out.join('\n')).toMatch(new RegExp(commands.join('[\\s\\S]*')));
     for (const command of commands) {
       const help = await cli(command, '--help');

@@ -6,6 +6,7 @@ import { createDb, type Db } from '../../src/db/create-db.js';
 import { migrate } from '../../src/db/migrate.js';
 import type { ReplicaState } from '../../src/db/read-replica.js';
 import { encodeCursor, decodeCursor } from '../../src/pagination/cursor.js';
+import { newestEventFirst } from '../../src/pagination/order.js';
 import { asKey, asService, listening, SERVICE_KEY, testTelemetry, type ListeningApp } from '../support/app.js';
 import { freePort, startStandbyPair, type StandbyPair } from '../support/clusters.js';
 import { onPostgres } from '../support/database.js';
@@ -201,6 +202,43 @@ describe.runIf(onPostgres)('reads from a streaming replica', () => {
 
         // The walker, who wrote nothing, follows the cursor of its principal's keys: the replica is behind it, so the primary answers.
         expect(await ownKeyIds(walkerKey.cursor)).toEqual([old]);
+      } finally {
+        await resume();
+      }
+    });
+    it('reads the audit trail as it reads key listings, and shows a caller the key it has just rotated', async () => {
+      const other = await insertPrincipal(primary);
+      const writer = (await insertKey(primary, other, { scopes: ['*'] })).rawKey;
+      const watcher = (await insertKey(primary, other, { scopes: ['api_keys:read'] })).rawKey;
+      const old = await insertKey(primary, other, { name: 'rotated behind the replica' });
+      const actions = async (headers: Record<string, string>, query = '') =>
+        (await rest(app, `/api/v1/audit-events?target_id=${old.id}${query}`, headers)).body.result.map((event: { action: string }) => event.action);
+      await caughtUp();
+      await pause();
+      try {
+        // Written by another client and not replayed: the replica answers.
+        await sql`insert into audit_events (actor_type, action, target_type, target_id) values ('operator', 'api_key.revoked', 'api_key', ${old.id})`.execute(primary.kysely);
+        expect(await actions(asKey(watcher))).toEqual([]);
+
+        // Rotating writes the primary; the writer's next reads go there too.
+        const rotated = await rest(app, `/api/v1/api-keys/${old.id}/rotate`, asKey(writer), { method: 'POST', body: JSON.stringify({ grace_period_seconds: 60 }) });
+        expect(rotated.status).toBe(201);
+        const { api_key: replacement, replaced_api_key: replaced } = rotated.body.result;
+        expect(await idsListed(app, asKey(writer))).toContain(replacement.id);
+        expect((await rest(app, `/api/v1/api-keys/${old.id}`, asKey(writer))).body.result.expires_at).toBe(replaced.expires_at);
+        expect(await actions(asKey(writer))).toEqual(['api_key.rotated', 'api_key.revoked']);
+        const first = await rest(app, `/api/v1/audit-events?target_id=${old.id}&limit=1`, asKey(writer));
+        const cursor = first.body.meta.after;
+        expect(decodeCursor(cursor, 'after', { order: newestEventFirst }).readAt).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+
+        // The watcher, who wrote nothing, reads the replica, which has none of it, until it follows the writer's cursor.
+        expect(await idsListed(app, asKey(watcher))).not.toContain(replacement.id);
+        expect(await actions(asKey(watcher))).toEqual([]);
+        expect(await actions(asKey(watcher), `&after=${cursor}`)).toEqual(['api_key.revoked']);
+        const graphql = await rest(app, '/graphql', asKey(watcher), {
+          method: 'POST', body: JSON.stringify({ query: `{ auditEvents(first: 5, after: "${cursor}", filter: { targetId: "${old.id}" }) { edges { node { action } } } }` }),
+        });
+        expect(graphql.body.data.auditEvents.edges).toEqual([{ node: { action: 'api_key.revoked' } }]);
       } finally {
         await resume();
       }

@@ -53,7 +53,7 @@ describe('REST under generated requests', () => {
       fc.stringMatching(/^[A-Za-z0-9._~-]{1,20}$/),
     );
     const path = fc.oneof(
-      { weight: 10, arbitrary: fc.constantFrom('/api/v1/api-keys', '/api/v1/principals') },
+      { weight: 10, arbitrary: fc.constantFrom('/api/v1/api-keys', '/api/v1/principals', '/api/v1/audit-events') },
       { weight: 6, arbitrary: segment.map((id) => `/api/v1/api-keys/${id}`) },
       {
         weight: 3,
@@ -147,6 +147,7 @@ describe('REST under generated requests', () => {
     const origin = fc.option(fc.oneof(fc.constantFrom('https://console.example.com', 'null', 'http://127.0.0.1:1'), headerValue()));
     const extraHeaders = fc.oneof(
       { weight: 30, arbitrary: fc.dictionary(fc.stringMatching(/^x-[a-z0-9-]{1,15}$/), headerValue(), { maxKeys: 3 }) },
+      { weight: 3, arbitrary: headerValue().map((value) => ({ 'idempotency-key': value })) },
       // Past the 16 KB Node's HTTP parser takes.
       fc.constant({ 'x-padding': 'p'.repeat(17_000) }),
     );
@@ -162,6 +163,8 @@ describe('REST under generated requests', () => {
       { weight: 4, arbitrary: fc.record({ method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD'), path: fc.constantFrom('/api/v1/api-keys', '/api/v1/api-keys/') }) },
       { weight: 3, arbitrary: fc.record({ method: fc.constant('POST'), path: fc.constantFrom('/api/v1/api-keys', '/api/v1/principals') }) },
       { weight: 3, arbitrary: fc.record({ method: fc.constantFrom('GET', 'DELETE'), path: segment.map((id) => `/api/v1/api-keys/${id}`) }) },
+      { weight: 2, arbitrary: fc.record({ method: fc.constant('POST'), path: segment.map((id) => `/api/v1/api-keys/${id}/rotate`) }) },
+      { weight: 2, arbitrary: fc.record({ method: fc.constantFrom('GET', 'HEAD'), path: fc.constant('/api/v1/audit-events') }) },
       { weight: 3, arbitrary: fc.record({ method: anyMethod, path }) },
     );
 

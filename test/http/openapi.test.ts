@@ -40,10 +40,12 @@ describe('GET /openapi.json', () => {
       'POST /api/v1/api-keys createApiKey',
       'GET /api/v1/api-keys/{id} getApiKey',
       'DELETE /api/v1/api-keys/{id} revokeApiKey',
+      'POST /api/v1/api-keys/{id}/rotate rotateApiKey',
       'GET /api/v1/principals listPrincipals',
       'POST /api/v1/principals createPrincipal',
       'GET /api/v1/principals/{id} getPrincipal',
       'PATCH /api/v1/principals/{id} updatePrincipal',
+      'GET /api/v1/audit-events listAuditEvents',
     ]);
   });
 
@@ -104,6 +106,46 @@ describe('GET /openapi.json', () => {
     expect(result('/api/v1/principals/{id}', 'patch')).toEqual({ $ref: '#/components/schemas/PrincipalRead' });
     expect(Object.keys(document.components.schemas.PrincipalRead.properties)).toEqual(['id', 'external_id', 'type', 'name', 'metadata', 'created_at', 'updated_at']);
     expect(Object.keys(document.components.schemas.UpdatePrincipalRequest.properties)).toEqual(['name', 'metadata']);
+  });
+
+  it('shows the Idempotency-Key header on creating and rotating keys, and Idempotent-Replayed on their 201', () => {
+    for (const path of ['/api/v1/api-keys', '/api/v1/api-keys/{id}/rotate']) {
+      const operation = document.paths[path].post;
+      expect(operation.parameters.filter((parameter: Json) => parameter.in === 'header')).toEqual([
+        { name: 'Idempotency-Key', in: 'header', required: false, description: expect.stringMatching(/24 hours/), schema: { type: 'string', minLength: 1, maxLength: 255 } },
+      ]);
+      expect(operation.responses['201'].headers['Idempotent-Replayed']).toMatchObject({ schema: { type: 'string', const: 'true' } });
+      expect(operation.responses['409'].description).toMatch(/Idempotency-Key/);
+      expect(operation.responses['422'].description).toMatch(/Idempotency-Key/);
+    }
+    const rotate = document.paths['/api/v1/api-keys/{id}/rotate'].post;
+    expect(rotate.parameters.map((parameter: Json) => `${parameter.in} ${parameter.name}`)).toEqual(['path id', 'header Idempotency-Key']);
+    expect(rotate.responses['201'].content['application/json'].schema.properties.result).toEqual({ $ref: '#/components/schemas/RotatedApiKey' });
+    expect(Object.keys(document.components.schemas.RotatedApiKey.properties)).toEqual(['api_key', 'raw_key', 'replaced_api_key']);
+    expect(document.components.schemas.RotateApiKeyRequest).toMatchObject({
+      required: ['grace_period_seconds'],
+      properties: { grace_period_seconds: { type: 'integer', minimum: 0, maximum: 604800 } },
+      additionalProperties: false,
+    });
+  });
+
+  it('shows the audit listing with the key listing\'s cursors, limit and meta, its filters, and no offset', () => {
+    const byName = (operation: Json) => Object.fromEntries(operation.parameters.map((parameter: Json) => [parameter.name, parameter]));
+    const audit = document.paths['/api/v1/audit-events'].get;
+    const [keyParameters, auditParameters] = [byName(document.paths['/api/v1/api-keys'].get), byName(audit)];
+    expect(Object.keys(auditParameters)).toEqual(['after', 'before', 'limit', 'action', 'actor_type', 'actor_key_id', 'target_type', 'target_id', 'since', 'until']);
+    for (const name of ['after', 'before', 'limit']) expect(auditParameters[name]).toEqual(keyParameters[name]);
+    expect(auditParameters.actor_type.schema).toEqual({ type: 'string', enum: ['service', 'key', 'operator'] });
+    expect(auditParameters.since.schema).toEqual({ type: 'string', format: 'date-time' });
+    const ok = audit.responses['200'];
+    expect(ok.content['application/json'].schema.properties).toMatchObject({
+      result: { type: 'array', items: { $ref: '#/components/schemas/AuditEventRead' } },
+      meta: { $ref: '#/components/schemas/PaginationMeta' },
+    });
+    expect(ok.headers.Deprecation).toBeUndefined();
+    expect(Object.keys(document.components.schemas.AuditEventRead.properties)).toEqual([
+      'id', 'occurred_at', 'action', 'actor_type', 'actor_key_id', 'target_type', 'target_id', 'principal_id', 'pact_id', 'details',
+    ]);
   });
 
   it('takes either credential on key routes and on a principal\'s own, and only the service key on listing and creating principals', () => {
@@ -180,7 +222,7 @@ describe('the check every test server runs on REST answers', () => {
   it('fails a status the document does not list, and an answer on a route it does not describe', () => {
     const error = JSON.stringify({ success: false, error: 'x', suggestion: 'y' });
     expect(check('GET', '/api/v1/api-keys', 409, error)).toMatch(/a status \/openapi.json does not list for GET \/api\/v1\/api-keys/);
-    expect(check('GET', '/api/v1/audit-events', 200, '{}')).toMatch(/on a route \/openapi.json does not describe/);
+    expect(check('GET', '/api/v1/webhooks', 200, '{}')).toMatch(/on a route \/openapi.json does not describe/);
     expect(check('GET', '/api/v1/nothing', 404, error)).toBeUndefined();
     expect(check('PUT', '/api/v1/api-keys', 405, error)).toBeUndefined();
   });
