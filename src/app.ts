@@ -112,7 +112,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     metrics && ((hit) => metrics.authCache.inc({ result: hit ? 'hit' : 'miss' })));
   const keyEvents = new KeyEventHub(db.kysely, config.maxSubscriptionsPerCredential, log);
   // Every change to a key, by any writer, drops it from this process's auth cache at once.
-  const listener = listen(db, config.databaseDirectUrl ?? db.url, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
+  const listener = listen(db, config.databaseDirectUrl ?? db.sessionUrl, KEY_EVENTS_CHANNEL, keyEventHandlers(keyEvents, authenticator, telemetry.logger));
   const limits = rateLimits(config, telemetry);
   const replica = config.databaseReadUrl ? openReplica(config, db, telemetry, options) : undefined;
   const purge = schedulePurge(db.kysely, IDEMPOTENCY_PURGE_MS, log);

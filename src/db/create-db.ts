@@ -51,6 +51,8 @@ export interface Db {
   readonly embedded: boolean;
   /** The PostgreSQL URL it was opened on; undefined for embedded PGlite. */
   readonly url: string | undefined;
+  /** A session of its own on the server, for LISTEN: `databaseDirectUrl`, else `url` (PostgreSQL only). */
+  readonly sessionUrl: string | undefined;
   /**
    * The same database, each statement (or transaction) of which waits for a turn at `gate`;
    * with an `observer`, each statement is reported to it. With `onWrite`, a statement or
@@ -76,7 +78,10 @@ export interface Db {
  * Both sessions run in UTC and hand `timestamptz` back as text (see `PgTimestamp`).
  * `preparedStatements` (default `auto`) is explained at `startSession`.
  */
-export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { preparedStatements?: PreparedStatements }, options: DbOptions = {}): Db {
+export function createDb(
+  config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { databaseDirectUrl?: string; preparedStatements?: PreparedStatements },
+  options: DbOptions = {},
+): Db {
   const listeners: ((event: LogEvent) => void)[] = options.onQuery ? [options.onQuery] : [];
   const log = (event: LogEvent) => {
     for (const listener of listeners) listener(event);
@@ -109,7 +114,8 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { p
     const postgres = { dialect: new PostgresDialect({ pool }), log };
     const kysely = new Kysely<Database>(postgres);
     const stats = () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount });
-    return { kysely, embedded: false, url: config.databaseUrl, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
+    const sessionUrl = config.databaseDirectUrl ?? config.databaseUrl;
+    return { kysely, embedded: false, url: config.databaseUrl, sessionUrl, through: gated(kysely, postgres), onQuery, pool: stats, close: () => kysely.destroy() };
   }
   let release = () => {};
   let opened: ReturnType<typeof openPglite> | undefined;
@@ -131,6 +137,7 @@ export function createDb(config: Pick<Config, 'databaseUrl' | 'pgliteDir'> & { p
     kysely,
     embedded: true,
     url: undefined,
+    sessionUrl: undefined,
     through: gated(kysely, embedded),
     onQuery,
     pool: () => undefined,

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/create-db.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 
@@ -40,7 +40,7 @@ describe.each([
 
     // No flush would happen for an hour: only the shutdown can write the uses.
     const gateway = await GatewayProcess.start({
-      PGLITE_DIR: path.join(dir, 'pglite'), DATABASE_URL: testDb?.url ?? '', LAST_USED_FLUSH_MS: '3600000', RATE_LIMIT_PER_MINUTE: '0',
+      PGLITE_DIR: path.join(dir, 'pglite'), ...databaseEnv(testDb), LAST_USED_FLUSH_MS: '3600000', RATE_LIMIT_PER_MINUTE: '0',
     });
     const usedFrom = Date.now();
     for (let i = 0; i < 5; i++) {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { asKey, asService, createTestApp, SERVICE_KEY, type TestApp, listening, type ListeningApp } from '../support/app.js';
-import { onPostgres } from '../support/database.js';
+import { databaseEnv, onPostgres } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 
 const BOUND_MS = 1000;
@@ -67,7 +67,7 @@ describe.runIf(onPostgres)('two gateway processes on one PostgreSQL database', (
   beforeAll(async () => {
     first = await createTestApp();
     // A second gateway with its own pool and its own auth cache, as another process would have.
-    second = await listening(createApp(loadConfig({ DATABASE_URL: first.db.url, ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0' }), { log: () => {} }));
+    second = await listening(createApp(loadConfig({ ...databaseEnv(first.db), ASSISTANT_SERVICE_KEY: SERVICE_KEY, RATE_LIMIT_PER_MINUTE: '0' }), { log: () => {} }));
   });
   afterAll(async () => {
     await second.close();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { measureRevocationLag } from '../../bench/revocation-lag.js';
 import { LISTENER_APPLICATION_NAME } from '../../src/db/listener.js';
 import { asKey, createTestApp, SERVICE_KEY, type TestApp } from '../support/app.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 
@@ -103,7 +103,7 @@ describe.runIf(onPostgres)('two gateway processes on one PostgreSQL database', (
 
   beforeAll(async () => {
     db = await createTestDb();
-    const env = { DATABASE_URL: db.url!, ASSISTANT_SERVICE_KEY: SERVICE_KEY, AUTH_CACHE_MS: String(CACHE_MS), RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'warn' };
+    const env = { ...databaseEnv(db), ASSISTANT_SERVICE_KEY: SERVICE_KEY, AUTH_CACHE_MS: String(CACHE_MS), RATE_LIMIT_PER_MINUTE: '0', LOG_LEVEL: 'warn' };
     gateways = await Promise.all([GatewayProcess.start(env), GatewayProcess.start(env)]);
     sqlClient = new pg.Client({ connectionString: db.url });
     await sqlClient.connect();

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { BREAK_MS } from '../../src/http/limit-store.js';
 import { asKey, createTestApp, type TestApp } from '../support/app.js';
 import { freePort } from '../support/clusters.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { testLogger } from '../support/log-capture.js';
@@ -134,7 +134,7 @@ describe.runIf(redisUrl && onPostgres)('two gateway processes on one database an
   beforeAll(async () => {
     db = await createTestDb();
     const env = {
-      DATABASE_URL: db.url!,
+      ...databaseEnv(db),
       REDIS_URL: redisUrl!,
       REDIS_KEY_PREFIX: redisPrefix(),
       REDIS_TIMEOUT_MS: '200',

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../../src/db/create-db.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { SERVICE_KEY } from '../support/app.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { insertKey, insertPrincipal, type InsertedKey } from '../support/fixtures.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 
@@ -38,7 +38,7 @@ describe.each([
     testDb = embedded ? undefined : await createTestDb();
     // No flush for an hour: only the shutdown can write last_used_at.
     env = {
-      PGLITE_DIR: path.join(dir, 'pglite'), DATABASE_URL: testDb?.url ?? '', ASSISTANT_SERVICE_KEY: SERVICE_KEY,
+      PGLITE_DIR: path.join(dir, 'pglite'), ...databaseEnv(testDb), ASSISTANT_SERVICE_KEY: SERVICE_KEY,
       LAST_USED_FLUSH_MS: '3600000', RATE_LIMIT_PER_MINUTE: '0',
     };
     key = await withDb(async (db) => insertKey(db, await insertPrincipal(db)));

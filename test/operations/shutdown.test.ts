@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_KEY } from '../support/app.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { GatewayProcess, type HeldRequest } from '../support/gateway-process.js';
 
 /** How long the gateway may take to answer a request in flight and close its connection. */
@@ -31,7 +31,7 @@ describe.each([
     dir = await mkdtemp(path.join(tmpdir(), 'keys-gateway-'));
     testDb = embedded ? undefined : await createTestDb();
     // A subdirectory, so whatever is kept next to the data (a lock file) goes when `dir` does.
-    env = { PGLITE_DIR: path.join(dir, 'pglite'), DATABASE_URL: testDb?.url ?? '', ASSISTANT_SERVICE_KEY: SERVICE_KEY };
+    env = { PGLITE_DIR: path.join(dir, 'pglite'), ...databaseEnv(testDb), ASSISTANT_SERVICE_KEY: SERVICE_KEY };
     gateway = await GatewayProcess.start(env);
   });
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asService, SERVICE_KEY } from '../support/app.js';
-import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
+import { createTestDb, databaseEnv, onPostgres, type TestDb } from '../support/database.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { subscribe } from '../support/sse.js';
 
@@ -23,7 +23,7 @@ describe.each([
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'keys-gateway-'));
     testDb = embedded ? undefined : await createTestDb();
-    gateway = await GatewayProcess.start({ PGLITE_DIR: path.join(dir, 'pglite'), DATABASE_URL: testDb?.url ?? '', ASSISTANT_SERVICE_KEY: SERVICE_KEY });
+    gateway = await GatewayProcess.start({ PGLITE_DIR: path.join(dir, 'pglite'), ...databaseEnv(testDb), ASSISTANT_SERVICE_KEY: SERVICE_KEY });
   });
   afterAll(async () => {
     if (gateway?.running) gateway.signal('SIGKILL');

@@ -40,7 +40,8 @@ export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
     database.pathname = `/${name}`;
     return database.toString();
   });
-  const db = createDb({ databaseUrl: url, pgliteDir: '' }, options);
+  // The gateway's LISTEN needs a session: on the server itself, past any pooler.
+  const db = createDb({ databaseUrl: url, databaseDirectUrl: directUrl, pgliteDir: '' }, options);
   return {
     ...db,
     url,
@@ -50,6 +51,15 @@ export async function createTestDb(options: DbOptions = {}): Promise<TestDb> {
       await admin(`drop database if exists ${name} with (force)`);
     },
   };
+}
+
+/**
+ * The variables that point a gateway process (or a config) at `db`: through the pooler when there
+ * is one, with the server itself for what needs a session (migrations, LISTEN). Empty on PGlite.
+ */
+export function databaseEnv(db: TestDb | undefined): { DATABASE_URL: string; DATABASE_DIRECT_URL?: string } {
+  if (!db?.url) return { DATABASE_URL: '' };
+  return { DATABASE_URL: db.url, DATABASE_DIRECT_URL: db.directUrl };
 }
 
 function provided(key: 'pgliteTemplate' | 'postgresTemplate'): string {
