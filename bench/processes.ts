@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -23,15 +23,16 @@ export async function freePort(): Promise<number> {
  */
 export function startNode(name: string, args: string[], env: Record<string, string>, cwd = ROOT): ChildProcess & { pid: number } {
   mkdirSync(OUT, { recursive: true });
-  const log = createWriteStream(`${OUT}/${name}.log`);
+  // The file itself, not a pipe through this process: this process also drives the load, and a
+  // pipe it is too busy to empty would hold the server's log writes back (pino then buffers them).
+  const log = openSync(`${OUT}/${name}.log`, 'w');
   const child = spawn(process.execPath, args, {
     cwd,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', log, log],
   });
+  closeSync(log);
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
   started.add(child);
   child.once('exit', () => started.delete(child));
   return child as ChildProcess & { pid: number };
