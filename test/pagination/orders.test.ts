@@ -2,6 +2,7 @@ import { connectionFromArray, offsetToCursor } from 'graphql-relay';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asService, createTestApp, type TestApp } from '../support/app.js';
+import { expectExactPage } from '../support/exact-page.js';
 import { insertPrincipal } from '../support/fixtures.js';
 
 const PAGE = `query Page($principal: UUID!, $orderBy: ApiKeyOrder, $first: Int, $last: Int, $after: String, $before: String) {
@@ -147,17 +148,9 @@ describe.each(Object.keys(orderings) as OrderName[])('walking the listing in %s'
       expect(connection.edges.map((edge) => edge.node.keyId), label).toEqual(expected);
       // The reference computes only the flag in the paging direction, and within the window: where the
       // window reaches the listing's end, that flag is the exact one. Both must be exact for the whole listing.
-      const start = expected.length ? order.indexOf(expected[0]) : fromEnd ? (beforeIndex ?? order.length) : (afterIndex ?? -1) + 1;
-      const end = expected.length ? order.indexOf(expected[expected.length - 1]) + 1 : start;
       if (fromEnd && afterIndex === undefined) expect(connection.pageInfo.hasPreviousPage, label).toBe(reference.pageInfo.hasPreviousPage);
       if (!fromEnd && beforeIndex === undefined) expect(connection.pageInfo.hasNextPage, label).toBe(reference.pageInfo.hasNextPage);
-      expect(connection.pageInfo, label).toEqual({
-        hasNextPage: end < order.length,
-        hasPreviousPage: start > 0,
-        startCursor: expected.length ? cursorOf.get(expected[0]) : null,
-        endCursor: expected.length ? cursorOf.get(expected[expected.length - 1]) : null,
-      });
-      expect(connection.totalCount).toBe(order.length);
+      expectExactPage(connection, order, cursorOf, expected, fromEnd ? (beforeIndex ?? order.length) : (afterIndex ?? -1) + 1, label);
     }
   });
 
