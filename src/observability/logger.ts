@@ -1,6 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { TelemetryConfig } from '../config.js';
+import { LogDestination } from './log-destination.js';
 
 export type { Logger } from 'pino';
 
@@ -17,10 +18,9 @@ export const REDACTED_PATHS = [
 ];
 
 /**
- * The gateway's logger: JSON lines on stdout through pino's asynchronous destination (a busy
- * gateway never waits on a write; a line is out within 250 ms), or pino-pretty's readable lines
- * for a terminal. `destination`
- * replaces stdout (tests write to a file).
+ * The gateway's logger: JSON lines on stdout, written in batches and asynchronously (a busy
+ * gateway never waits on a write; a line is out within 250 ms: see `LogDestination`), or
+ * pino-pretty's readable lines for a terminal. `destination` replaces stdout (tests write to a file).
  */
 export function createLogger(config: Pick<TelemetryConfig, 'logLevel' | 'logFormat'>, destination?: DestinationStream): Logger {
   const options = {
@@ -31,7 +31,5 @@ export function createLogger(config: Pick<TelemetryConfig, 'logLevel' | 'logForm
   if (destination) return pino(options, destination);
   const readable = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY);
   if (readable) return pino(options, pretty({ destination: 1, sync: true, ignore: 'pid,hostname' }));
-  // Lines are gathered up to 8 KB (or 250 ms) per write: one write per line took some 5% of a
-  // busy gateway's CPU.
-  return pino(options, pino.destination({ dest: 1, sync: false, minLength: 8192, periodicFlush: 250 } as Parameters<typeof pino.destination>[0]));
+  return pino(options, new LogDestination(1));
 }
