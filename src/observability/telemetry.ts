@@ -1,4 +1,5 @@
 import { SpanKind, type Tracer } from '@opentelemetry/api';
+import pino from 'pino';
 import type { TelemetryConfig } from '../config.js';
 import { refusalReason } from '../graphql/admission.js';
 import { createLogger, type Logger } from './logger.js';
@@ -26,13 +27,17 @@ const MAX_LOGGED_NAME = 100;
 export class Telemetry {
   /** Unexpected errors already logged, and the request each was raised in. */
   private readonly origins = new WeakMap<object, RequestRecord | null>();
+  /** Where the logger writes its lines: the access line goes there as pino would have written it. */
+  private readonly access: { write(line: string): unknown };
 
   constructor(
     readonly logger: Logger,
     readonly metrics?: GatewayMetrics,
     readonly tracer?: Tracer,
     private readonly shutdown: () => Promise<void> = async () => {},
-  ) {}
+  ) {
+    this.access = (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
+  }
 
   /** As configured: metrics when METRICS_PORT is set, spans exported when OTLP is configured. */
   static fromConfig(config: TelemetryConfig): Telemetry {
@@ -67,24 +72,7 @@ export class Telemetry {
       this.metrics.httpDuration.observe({ route, method, status }, ms / 1000);
       if (status === 413) this.metrics.admissionRefusals.inc({ reason: 'body' });
     }
-    if (this.logger.isLevelEnabled('info')) {
-      const viewer = record.viewer;
-      this.logger.info({
-        requestId: record.id,
-        method,
-        route,
-        status,
-        durationMs: Math.round(ms * 100) / 100,
-        bytes,
-        caller: viewer ? viewer.kind === 'key' ? 'key' : 'service' : 'anonymous',
-        keyId: viewer?.kind === 'key' ? viewer.keyId : undefined,
-        principalId: viewer?.kind === 'key' ? viewer.principalId : undefined,
-        operationType: record.operationType,
-        operationName: record.operationName?.slice(0, MAX_LOGGED_NAME),
-        sqlStatements: record.statements,
-        sqlMs: Math.round(record.statementMs * 100) / 100,
-      }, 'request');
-    }
+    if (this.logger.isLevelEnabled('info')) this.access.write(accessLine(record, method, route, status, ms, bytes));
     const span = record.span;
     if (span) {
       span.updateName(`${method} ${route}`);
@@ -124,4 +112,26 @@ export class Telemetry {
       if (reason) this.metrics.admissionRefusals.inc({ reason });
     }
   }
+}
+
+/**
+ * The access line, in pino's own format (`level`, `time` in epoch milliseconds, the fields, `msg`),
+ * put together for its one fixed shape: through pino's generic serializer, which checks every field
+ * for a serializer and redaction and scans every string for characters to escape, the line cost a
+ * busy gateway some 10 µs of CPU, several times this. Every field is the gateway's own: a request
+ * id it checked or made, a route template, ids, numbers, and an operation name that GraphQL's
+ * grammar limits to a name; nothing a caller sent is copied in unchecked, and nothing here is a secret.
+ * The strings that could one day hold other characters are JSON-encoded all the same.
+ */
+export function accessLine(record: RequestRecord, method: string, route: string, status: number, ms: number, bytes: number): string {
+  const viewer = record.viewer;
+  const caller = viewer === undefined ? '"anonymous"' : viewer.kind === 'key'
+    ? `"key","keyId":"${viewer.keyId}","principalId":"${viewer.principalId}"`
+    : '"service"';
+  const operation = record.operationType === undefined ? '' : record.operationName === undefined
+    ? `,"operationType":"${record.operationType}"`
+    : `,"operationType":"${record.operationType}","operationName":${JSON.stringify(record.operationName.slice(0, MAX_LOGGED_NAME))}`;
+  return `{"level":30,"time":${Date.now()},"requestId":${JSON.stringify(record.id)},"method":"${method}","route":${JSON.stringify(route)},`
+    + `"status":${status},"durationMs":${Math.round(ms * 100) / 100},"bytes":${bytes},"caller":${caller}${operation},`
+    + `"sqlStatements":${record.statements},"sqlMs":${Math.round(record.statementMs * 100) / 100},"msg":"request"}\n`;
 }

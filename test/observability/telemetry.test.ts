@@ -8,7 +8,8 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, REDACTED_PATHS } from '../../src/observability/logger.js';
 import { createMetricsServer, GatewayMetrics, MAX_OPERATION_NAMES } from '../../src/observability/metrics.js';
-import { Telemetry } from '../../src/observability/telemetry.js';
+import { RequestRecord } from '../../src/observability/request-record.js';
+import { accessLine, Telemetry } from '../../src/observability/telemetry.js';
 import { createTracing } from '../../src/observability/tracing.js';
 import { asKey, asService, listening, SERVICE_KEY, type ListeningApp } from '../support/app.js';
 import { createTestDb, onPostgres, type TestDb } from '../support/database.js';
@@ -126,6 +127,23 @@ describe('telemetry', () => {
     const errors = log.lines.filter((line) => line.level === 50);
     expect(errors.map((line) => line.requestId)).toEqual(['bug-rest', 'bug-graphql']);
     for (const line of errors) expect(line.err).toMatchObject({ message: 'a bug in a route', stack: expect.stringContaining('Error: a bug in a route') });
+  });
+
+  it('writes the access line as pino writes the same fields, whatever its strings hold', () => {
+    const record = new RequestRecord('odd "id"\n\\', undefined, undefined);
+    Object.assign(record, {
+      viewer: { kind: 'key', keyId: reader.id, principalId: principal, scopes: [] },
+      operationType: 'query', operationName: 'Name"with\u2028odd\\chars', statements: 2, statementMs: 1.23456,
+    });
+    const line = accessLine(record, 'POST', '/graphql', 200, 4.5678, 321);
+    expect(line.endsWith('}\n')).toBe(true);
+    const { lines, logger } = memoryLog();
+    logger.info({
+      requestId: record.id, method: 'POST', route: '/graphql', status: 200, durationMs: 4.57, bytes: 321, caller: 'key',
+      keyId: reader.id, principalId: principal, operationType: 'query', operationName: record.operationName, sqlStatements: 2, sqlMs: 1.23,
+    }, 'request');
+    expect(JSON.parse(line)).toEqual({ ...lines[0], time: expect.any(Number) });
+    expect(Object.keys(JSON.parse(line))).toEqual(Object.keys(lines[0]!));
   });
 
   it('redacts secrets that reach a log line in a field of their own', () => {
