@@ -309,7 +309,11 @@ function wrapQuery(client: pg.PoolClient, timeoutMs: number | undefined, session
         else resolve(result);
       };
       try {
-        query(name === undefined ? { text, values } : { name, text, values }, settle);
+        // A Query made from the text, named afterwards: handed a config object instead, pg copies it
+        // with its property descriptors (a slow, dictionary-mode object) for every statement.
+        const statement = new (pg.Query as unknown as new (text: string, values: unknown, callback: typeof settle) => { name?: string })(text, values, settle);
+        if (name !== undefined) statement.name = name;
+        query(statement);
       } catch (error) {
         settle(error as Error);
       }
