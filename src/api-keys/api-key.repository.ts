@@ -100,7 +100,12 @@ function keysetOrder(order: Order): KeysetOrder<'api_keys'> {
 /** The scope's filters bound as values, each by its name (a range's bounds as `createdAtGte` …). */
 const slottedFilters = ['principalId', 'pactId', 'delegationId', 'isRevoked', 'nameContains', 'hasScope'] as const;
 const ranges = ['createdAt', 'expiresAt'] as const;
-const bound = (range: (typeof ranges)[number], end: keyof TimeRange) => `${range}${end === 'gte' ? 'Gte' : 'Lt'}`;
+/** The names a range's bounds are bound under, e.g. `createdAtGte`. */
+const bounds = Object.fromEntries(ranges.map((range) => [range, { gte: `${range}Gte`, lt: `${range}Lt` }])) as Record<(typeof ranges)[number], Required<TimeRange>>;
+
+/** A filter value in a statement's shape; the nil uuid takes other paths than a real id (see totalOf). */
+const kind = (value: unknown) => (value === undefined ? '-' : value === ANY ? '0' : 'v');
+const flag = (value: boolean | undefined) => (value === undefined ? '-' : value ? 't' : 'f');
 
 /**
  * One page of keys in `scope`, in the page's order, with exact flags for both directions, and its
@@ -111,28 +116,30 @@ export function findKeyPage(db: Kysely<Database>, scope: KeyScope, page: Page, w
     return readOffsetPage(db, keysetOrder(newestFirst), scoped(db, scope), page, selectColumns, withTotal ? totalOf(db, scope) : undefined);
   }
   const order = keysetOrder(page.order);
-  // The nil uuid takes other paths than a real id (see totalOf), so it is part of the shape.
-  const kind = (value: unknown) => (value === undefined ? '-' : value === ANY ? '0' : 'v');
-  const flag = (value: boolean | undefined) => (value === undefined ? '-' : value ? 't' : 'f');
-  const shape = [
-    order.tag, ...slottedFilters.map((name) => kind(scope[name])), flag(scope.isActive), flag(scope.isExpired),
-    ...ranges.flatMap((range) => [kind(scope[range]?.gte), kind(scope[range]?.lt)]),
-    page.after ? 'a' : '-', page.before ? 'b' : '-', page.fromEnd ? 'e' : '-', page.bothWays ? 'w' : '-', withTotal ? 't' : '-',
-  ].join('');
-  const values: PageValues = {
-    ...Object.fromEntries(slottedFilters.map((name) => [name, scope[name]])),
-    ...Object.fromEntries(ranges.flatMap((range) => [[bound(range, 'gte'), scope[range]?.gte], [bound(range, 'lt'), scope[range]?.lt]])),
-    afterValue: page.after && sortValue(page.after, order),
-    afterId: page.after?.id,
-    beforeValue: page.before && sortValue(page.before, order),
-    beforeId: page.before?.id,
-    fetch: page.limit + 1,
-  };
+  // Built with plain loops: this runs for every page.
+  const values: PageValues = { fetch: page.limit + 1 };
+  let shape = order.tag;
+  for (const name of slottedFilters) {
+    shape += kind(scope[name]);
+    values[name] = scope[name];
+  }
+  shape += flag(scope.isActive) + flag(scope.isExpired);
+  for (const range of ranges) {
+    const { gte, lt } = scope[range] ?? {};
+    shape += kind(gte) + kind(lt);
+    values[bounds[range].gte] = gte;
+    values[bounds[range].lt] = lt;
+  }
+  shape += (page.after ? 'a' : '-') + (page.before ? 'b' : '-') + (page.fromEnd ? 'e' : '-') + (page.bothWays ? 'w' : '-') + (withTotal ? 't' : '-');
+  values.afterValue = page.after && sortValue(page.after, order);
+  values.afterId = page.after?.id;
+  values.beforeValue = page.before && sortValue(page.before, order);
+  values.beforeId = page.before?.id;
   const statement = pageStatements.bind(shape, values, (slot) => {
     const value = <V>(name: string, given: V): V => (given === undefined || given === ANY ? given : (slot(name) as V));
     const range = (name: (typeof ranges)[number]) => scope[name] && {
-      gte: value(bound(name, 'gte'), scope[name].gte),
-      lt: value(bound(name, 'lt'), scope[name].lt),
+      gte: value(bounds[name].gte, scope[name].gte),
+      lt: value(bounds[name].lt, scope[name].lt),
     };
     const slotted: KeyScope = {
       ...Object.fromEntries(slottedFilters.map((name) => [name, value(name, scope[name])])),
