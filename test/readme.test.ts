@@ -57,7 +57,8 @@ describe('the README', () => {
     try {
       const [code] = await once(shell, 'exit');
       expect(code).toBe(0);
-      // The gateway's own log lines share the shell's stdout: the answers are the lines without a log level.
+      // The gateway's stdout is the shell's too: the block keeps its access lines out (LOG_LEVEL=warn), and
+      // the answers are the lines without a log level.
       const answers = out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).filter((line) => !('level' in line));
       expect(answers).toHaveLength(2);
       expect(answers[0]).toMatchObject({ success: true, suggestion: '', message: '', meta: { total: 1, offset: null, limit: null, has_more: false } });
