@@ -18,6 +18,8 @@ const KNOWN_CODES = new Set([
 
 /** How much of a caller's operation name goes into its access line. */
 const MAX_LOGGED_NAME = 100;
+/** pino's number for `info`, the access line's level. */
+const INFO = pino.levels.values.info;
 
 /**
  * Logs, metrics and traces for the pipeline: a record is begun as a request arrives and ended once
@@ -131,7 +133,7 @@ export function accessLine(record: RequestRecord, method: string, route: string,
   const operation = record.operationType === undefined ? '' : record.operationName === undefined
     ? `,"operationType":"${record.operationType}"`
     : `,"operationType":"${record.operationType}","operationName":${JSON.stringify(record.operationName.slice(0, MAX_LOGGED_NAME))}`;
-  return `{"level":30,"time":${Date.now()},"requestId":${JSON.stringify(record.id)},"method":"${method}","route":${JSON.stringify(route)},`
+  return `{"level":${INFO},"time":${Date.now()},"requestId":${JSON.stringify(record.id)},"method":"${method}","route":${JSON.stringify(route)},`
     + `"status":${status},"durationMs":${Math.round(ms * 100) / 100},"bytes":${bytes},"caller":${caller}${operation},`
     + `"sqlStatements":${record.statements},"sqlMs":${Math.round(record.statementMs * 100) / 100},"msg":"request"}\n`;
 }
