@@ -66,4 +66,26 @@ describe('the log destination', () => {
     expect(code).toBe(0);
     expect(numbers(text)).toEqual(upTo(150_000));
   });
+
+  it('stops logging, and says why, once nobody reads the pipe any more (EPIPE)', async () => {
+    const script = `
+      import { LogDestination } from './src/observability/log-destination.ts';
+      const destination = new LogDestination(1);
+      // Wait until the reading end is closed, then write past it.
+      setTimeout(() => {
+        destination.write('{"n":1}\\n');
+        destination.flush((error) => {
+          process.stderr.write(JSON.stringify({ code: error?.code ?? null, after: destination.write('{"n":2}\\n') }));
+          process.exit(0);
+        });
+      }, 300);
+    `;
+    const proc = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.destroy();
+    let err = '';
+    proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    const code = await new Promise((resolve) => proc.on('close', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(err)).toEqual({ code: 'EPIPE', after: false });
+  });
 });
